@@ -45,6 +45,7 @@ typedef struct bf_provider bf_provider;
 typedef struct bf_provider_ops {
     const char *name;
     int max_batch; /* how many symbols one fetch call may take */
+    bf_status (*open)(bf_provider *p); /* sets p->impl; cfg is already copied in */
     bf_status (*fetch)(bf_provider *p, const char *const *symbols, int nsym, int interval_s,
                        int64_t start, int64_t end, bf_bars *out, bf_status *st,
                        char (*errmsg)[BF_ERRMSG_MAX]);
@@ -61,5 +62,9 @@ struct bf_provider {
 bf_status bf_provider_open(const char *name, const bf_provider_config *cfg, bf_provider **out);
 void bf_provider_close(bf_provider *p);
 int bf_provider_known(const char *name);
+
+/* Each provider module defines its ops table. */
+extern const bf_provider_ops bf_synthetic_ops, bf_csv_ops, bf_alpaca_ops, bf_yahoo_ops,
+    bf_alphavantage_ops;
 
 #endif

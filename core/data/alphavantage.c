@@ -1,0 +1,10 @@
+/* alphavantage provider: being written (in progress this session); open refuses so nothing pretends. */
+#include "core/data/provider.h"
+
+static bf_status open_alphavantage(bf_provider *p)
+{
+    (void)p;
+    return BF_FAIL(BF_ERR, "the alphavantage provider is not in this build yet");
+}
+
+const bf_provider_ops bf_alphavantage_ops = {.name = "alphavantage", .max_batch = 1, .open = open_alphavantage};

@@ -1,0 +1,10 @@
+/* yahoo provider: being written (in progress this session); open refuses so nothing pretends. */
+#include "core/data/provider.h"
+
+static bf_status open_yahoo(bf_provider *p)
+{
+    (void)p;
+    return BF_FAIL(BF_ERR, "the yahoo provider is not in this build yet");
+}
+
+const bf_provider_ops bf_yahoo_ops = {.name = "yahoo", .max_batch = 1, .open = open_yahoo};
