@@ -1,0 +1,66 @@
+/* features.h - per-symbol feature rows, labels, cleaning (the seed's
+ * engineer_basic_features + make_dataset, without look-ahead).
+ *
+ * For one symbol's base bars (e.g. 15m, regular session), a row per base bar:
+ *   X[row, k*11 + j]  feature j of interval k (k = 0 is the base interval,
+ *                     then --intervals in order, e.g. 1h, 1d), j in
+ *                     open, high, low, close, volume, ret_1, logret_1, rv_15,
+ *                     rv_60, rsi_14, vol_z (names "close@base", "rsi_14@1h").
+ *   Higher intervals are resampled from the base bars; a base row uses only
+ *   higher-interval bars that had COMPLETED at the row's bar close.
+ *   y[row, h]         log(close[t+horizons[h]] / close[t]) (base bars)
+ *   ts_end[row]       the base bar's end (UTC seconds): the row's time.
+ *   valid[row]        1 when the row has full feature warm-up and a full
+ *                     future for every horizon (so rows can be dropped).
+ * Every window length, estimator and warm-up is in docs/features.md.
+ */
+#ifndef BF_FEATURES_H
+#define BF_FEATURES_H
+
+#include "core/data/bars.h"
+
+#include <stdint.h>
+
+#define BF_FEAT_PER_INTERVAL 11
+#define BF_MAX_INTERVALS 4
+#define BF_MAX_HORIZONS 8
+#define BF_FEAT_NAME_MAX 32
+
+typedef struct bf_feat_spec {
+    int n_intervals;                   /* including the base */
+    int interval_s[BF_MAX_INTERVALS];  /* [0] = base interval */
+    int n_horizons;
+    int horizons[BF_MAX_HORIZONS];     /* in base bars, ascending */
+    int labels_cross_overnight;        /* 0: a label whose future crosses a session boundary is invalid */
+    int extended_hours;                /* bars include extended hours */
+} bf_feat_spec;
+
+int bf_feat_count(const bf_feat_spec *s);  /* 11 * n_intervals */
+/* names[i] for i < bf_feat_count */
+void bf_feat_name(const bf_feat_spec *s, int i, char out[BF_FEAT_NAME_MAX]);
+bf_status bf_feat_spec_validate(const bf_feat_spec *s);
+
+typedef struct bf_feat_rows {
+    int64_t n, cap;
+    int F, H;
+    float *X;        /* n x F row-major */
+    float *y;        /* n x H */
+    int64_t *ts_end; /* n */
+    uint8_t *valid;  /* n */
+} bf_feat_rows;
+
+void bf_feat_rows_free(bf_feat_rows *r);
+
+/* Counts of what cleaning did (reported in build summaries). */
+typedef struct bf_clean_report {
+    int64_t nonfinite, nonpositive_price, negative_volume, duplicate_ts, unsorted, hl_inconsistent;
+} bf_clean_report;
+
+/* Drop bars with NaN/Inf or non-positive prices, negative volume; sort and
+ * de-duplicate timestamps; counts in rep (accumulated). */
+bf_status bf_bars_clean(bf_bars *b, bf_clean_report *rep);
+
+/* Compute rows for one symbol. b must be clean (sorted, unique, positive). */
+bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out);
+
+#endif

@@ -1,0 +1,49 @@
+/* split_scale.h - time splits with a purge gap, and robust scaling.
+ *
+ * Splits are by time over the union of all symbols' row times, so every
+ * symbol's train rows precede its val rows, which precede its test rows.
+ * Between consecutive splits, `purge_bars` base rows of each symbol are
+ * dropped (purge >= max_horizon + seq_len - 1; docs/features.md says why),
+ * so that no training window or label overlaps validation or test data.
+ */
+#ifndef BF_SPLIT_SCALE_H
+#define BF_SPLIT_SCALE_H
+
+#include "core/base/status.h"
+
+#include <stdint.h>
+
+enum { BF_SPLIT_TRAIN = 0, BF_SPLIT_VAL = 1, BF_SPLIT_TEST = 2, BF_SPLIT_NONE = -1 };
+
+typedef struct bf_split_spec {
+    double train_frac, val_frac;  /* used when the dates are 0; test = rest */
+    int64_t val_start, test_start; /* explicit boundaries (UTC seconds), 0 = use fractions */
+    int purge_bars;
+} bf_split_spec;
+
+/* Time boundaries from the sorted distinct row times of all symbols (gathered
+ * by the caller across ranks): rows with ts_end < val_start are train, ... */
+bf_status bf_split_boundaries(const bf_split_spec *s, const int64_t *sorted_times, int64_t n,
+                              int64_t *val_start, int64_t *test_start);
+
+/* Assign each of one symbol's rows (ts ascending) to a split, applying the
+ * purge: the last purge_bars rows before each boundary become BF_SPLIT_NONE. */
+void bf_split_assign(const int64_t *ts_end, int64_t n, int64_t val_start, int64_t test_start,
+                     int purge_bars, int8_t *split);
+
+typedef enum { BF_SCALER_ROBUST_PER_SYMBOL = 0, BF_SCALER_ROBUST_GLOBAL = 1 } bf_scaler_kind;
+
+/* Robust scaler: x' = (x - median) / iqr. An IQR of zero (constant feature)
+ * uses scale 1 and is counted in n_zero_iqr so builds can report it. */
+typedef struct bf_scaler {
+    int F;
+    double *median, *iqr;  /* F each */
+    int n_zero_iqr;
+} bf_scaler;
+
+/* Fit on n rows of X (row-major n x F, float). Allocates s->median/iqr. */
+bf_status bf_scaler_fit(bf_scaler *s, const float *X, int64_t n, int F);
+void bf_scaler_apply(const bf_scaler *s, float *X, int64_t n);
+void bf_scaler_free(bf_scaler *s);
+
+#endif
