@@ -37,7 +37,7 @@ int bf_h5_exists(hid_t file, const char *path);
 /* Whole-dataset write/read (rows x cols; cols = 1 for 1-D). */
 bf_status bf_h5_write(hid_t file, const char *name, bf_h5_type t, const void *data, int64_t rows,
                       int64_t cols, int compress_level);
-/* Reads into a malloc'd buffer; *rows/*cols receive the shape (cols 1 for 1-D). */
+/* Reads into a malloc'd buffer; rows and cols receive the shape (cols 1 for 1-D). */
 bf_status bf_h5_read_alloc(hid_t file, const char *name, bf_h5_type t, void **data,
                            int64_t *rows, int64_t *cols);
 /* Reads into caller memory of exactly rows*cols elements (checked). */
