@@ -1,5 +1,5 @@
-/* h5.c - see h5.h. HDF5's automatic error printing is turned off; failures
 #define _GNU_SOURCE
+/* h5.c - see h5.h. HDF5's automatic error printing is turned off; failures
  * become one bf_status message naming the file and object. */
 #include "core/base/h5.h"
 
