@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""CLI contract of the barforge binary: dispatch, --help for every command,
+usage errors (exit 2, one line naming the flag), version --json listing every
+dependency, and the misconfigured-launcher check."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+BIN = os.environ.get("BARFORGE_BIN", "build/barforge")
+failures = []
+
+
+def run(args, env=None, cwd=None):
+    e = dict(os.environ)
+    e.pop("SLURM_NTASKS", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([BIN] + args, capture_output=True, text=True, env=e, cwd=cwd, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print("FAIL:", msg, file=sys.stderr)
+
+
+rc, out, err = run([])
+check(rc == 2 and "usage: barforge COMMAND" in err, f"no command: rc={rc} err={err!r}")
+rc, out, err = run(["--help"])
+check(rc == 0 and "commands:" in out, f"--help: rc={rc}")
+for cmd in ["fetch", "build", "train", "eval", "demo"]:
+    check(f"  {cmd} " in out, f"--help does not list {cmd}")
+rc, out, err = run(["frobnicate"])
+check(rc == 2 and "unknown command 'frobnicate'" in err, f"unknown command: rc={rc} err={err!r}")
+
+for cmd in ["fetch", "build", "train", "eval", "demo", "version"]:
+    rc, out, err = run([cmd, "--help"])
+    check(rc == 0 and out.startswith(f"usage: barforge {cmd}"), f"{cmd} --help: rc={rc} out={out[:80]!r}")
+    check("--log-level" in out, f"{cmd} --help lacks --log-level")
+    rc, out, err = run([cmd, "--no-such-flag"])
+    check(rc == 2, f"{cmd} --no-such-flag: rc={rc}")
+    check(err.strip() == f"barforge {cmd}: unknown flag '--no-such-flag' (see barforge {cmd} --help)",
+          f"{cmd} unknown flag message: {err!r}")
+    check(len(err.strip().splitlines()) == 1, f"{cmd}: usage error is not one line: {err!r}")
+
+rc, out, err = run(["train", "--seq-len", "abc"])
+check(rc == 2 and err.strip() == "barforge train: --seq-len: expected a positive integer, got 'abc'",
+      f"train --seq-len abc: rc={rc} err={err!r}")
+rc, out, err = run(["train", "--batch-size"])
+check(rc == 2 and "--batch-size: missing value" in err, f"missing value: rc={rc} err={err!r}")
+rc, out, err = run(["train", "--seq-len", "16"], env={"BARFORGE_BATCH_SIZE": "lots"})
+check(rc == 2 and "BARFORGE_BATCH_SIZE (from the environment, for --batch-size): expected a positive integer, got 'lots'" in err,
+      f"bad env value: rc={rc} err={err!r}")
+with tempfile.TemporaryDirectory() as d:
+    with open(os.path.join(d, ".env"), "w") as f:
+        f.write("BARFORGE_LOG_LEVEL=debug\nthis line is wrong\n")
+    rc, out, err = run(["version"], cwd=d)
+    check(rc == 2 and ".env:2: expected KEY=VALUE" in err, f"bad .env: rc={rc} err={err!r}")
+
+rc, out, err = run(["version", "--json"])
+check(rc == 0, f"version --json rc={rc} err={err}")
+try:
+    v = json.loads(out)
+    for k in ["barforge", "git_revision", "mpi", "hdf5", "libcurl", "cjson", "openssl", "openblas", "cuda"]:
+        check(k in v and v[k], f"version --json lacks {k}")
+    check(v["hdf5"]["parallel"] is True, "HDF5 is not the parallel build")
+    check("Open MPI" in v["mpi"], f"mpi: {v['mpi']}")
+    for k in ["built", "runtime", "driver", "cudnn", "nccl", "devices"]:
+        check(k in v["cuda"], f"version --json cuda lacks {k}")
+except json.JSONDecodeError as e:
+    check(False, f"version --json is not JSON: {e}: {out!r}")
+rc, out, err = run(["version"])
+check(rc == 0 and out.startswith("barforge ") and "HDF5" in out and "parallel: yes" in out, f"version text: {out!r}")
+
+# a Slurm allocation of 2 tasks where MPI sees 1 rank: refuse, do not run twice
+rc, out, err = run(["fetch", "--symbols", "AAA", "--start", "2024-01-02", "--end", "2024-01-03",
+                    "--cache-dir", "/tmp/bf_cli_slurm_cache"], env={"SLURM_NTASKS": "2"})
+check(rc == 2 and "SLURM_NTASKS=2 but the MPI world has 1 rank" in err, f"launcher check: rc={rc} err={err!r}")
+
+if failures:
+    print(f"test_cli_binary: {len(failures)} check(s) FAILED", file=sys.stderr)
+    sys.exit(1)
+print("test_cli_binary: all checks passed")
