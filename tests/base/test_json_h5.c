@@ -1,5 +1,6 @@
 /* test_json_h5.c - JSON round trips and error messages; serial HDF5
  * datasets, row reads and attributes; crash-safe file helpers. */
+#define _GNU_SOURCE
 #include "core/base/fsutil.h"
 #include "core/base/h5.h"
 #include "core/base/json.h"
@@ -119,7 +120,7 @@ static void test_h5(const char *dir)
 
 static void test_fs(const char *dir)
 {
-    char p[512], q[512];
+    char p[512], q[600];
     snprintf(p, sizeof p, "%s/a/b/c", dir);
     T_CHECK(bf_mkdir_p(p) == BF_OK && bf_is_dir(p), "mkdir -p: %s", bf_last_error());
     snprintf(q, sizeof q, "%s/file.txt", p);
@@ -131,7 +132,7 @@ static void test_fs(const char *dir)
     T_EQ_I(bf_crc32(0, "123456789", 9), 0xCBF43926u); /* the standard CRC-32 check value */
     uint32_t c;
     T_CHECK(bf_file_crc32(q, &c) == BF_OK && c == bf_crc32(0, "hello", 5), "file crc");
-    char link[512];
+    char link[600];
     snprintf(link, sizeof link, "%s/cur", dir);
     T_CHECK(bf_symlink_atomic("a", link) == BF_OK, "symlink");
     T_CHECK(bf_symlink_atomic("a/b", link) == BF_OK, "symlink replace");
