@@ -38,7 +38,7 @@
 #include "core/base/status.h"
 
 #define BF_NN_MAX_BLOCKS 16       /* most --cnn-blocks supported */
-#define BF_NN_MAX_TENSORS 256     /* most named tensors in one model */
+#define BF_NN_MAX_TENSORS 512     /* most named tensors in one model */
 #define BF_NN_NAME_LEN 48
 
 typedef enum bf_arch { BF_ARCH_PATCHTST = 0, BF_ARCH_BASELINE = 1 } bf_arch;
@@ -59,8 +59,10 @@ typedef struct bf_model_config {
     int emb_dim;      /* symbol embedding width, tiled as extra channels; 0 disables */
     int cnn_hidden;
     int cnn_blocks;
-    int cnn_kernels[BF_NN_MAX_BLOCKS];
-    int cnn_dilations[BF_NN_MAX_BLOCKS];
+    int cnn_kernels[BF_NN_MAX_BLOCKS];   /* first n_cnn_kernels used */
+    int cnn_dilations[BF_NN_MAX_BLOCKS]; /* first n_cnn_dilations used */
+    int n_cnn_kernels;   /* list lengths as given, checked against cnn_blocks */
+    int n_cnn_dilations;
     float cnn_dropout;
     int patch_size;   /* patchtst only */
     int patch_stride; /* patchtst only */

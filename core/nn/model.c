@@ -1,0 +1,226 @@
+/* model.c - forward and backward of the whole model over preallocated buffers.
+ *
+ * Stages (docs/model.md has the shapes): tile -> stem.in -> blocks
+ * [s += drop(GN(GLU(pw(dw(s)))))] -> mixer -> tokenizer (+pos, drop) ->
+ * pre-norm causal Transformer layers -> ln_f(last token) -> head -> loss.
+ * Backward walks the same stages in reverse with a handful of scratch
+ * buffers (gS: stem stream, gX: token stream, gA/gB: per-stage temporaries).
+ * Dropout layer ids: stem block i -> 1+i, tokens -> 1000, layer l attention
+ * -> 2000+2l, layer l MLP -> 2001+2l.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/nn/model_impl.h"
+#include "core/nn/ops.h"
+
+#define DROP_TOKENS 1000u
+#define DROP_LAYER 2000u
+
+bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, const float *y,
+                           int B, int train, uint64_t step, float *loss_out)
+{
+    struct bf_model_impl *im = m->impl;
+    const bf_model_config *cfg = &m->cfg;
+    const bf_dims *d = &im->d;
+    const bf_param_view *p = &im->pv;
+    if (B < 1 || B > m->max_batch)
+        return BF_FAIL(BF_EINVAL, "batch of %d windows is outside 1..%d (the model's max batch)",
+                       B, m->max_batch);
+    if (d->E > 0)
+        for (int b = 0; b < B; b++)
+            if (sym_id[b] < 0 || sym_id[b] >= cfg->n_symbols)
+                return BF_FAIL(BF_EINVAL, "symbol id %d of window %d is outside 0..%d", sym_id[b],
+                               b, cfg->n_symbols - 1);
+    const int N = B * d->L, NT = B * d->T, H = d->H, D = d->D;
+    const float pc = train ? cfg->cnn_dropout : 0.0f, pt = train ? cfg->dropout : 0.0f;
+    const uint64_t seed = m->seed;
+    const uint32_t salt = m->dropout_salt;
+    im->B = B;
+    im->train = train;
+    im->step = step;
+    im->have_y = y != NULL;
+    if (d->E > 0)
+        memcpy(im->sym, sym_id, (size_t)B * sizeof(int32_t));
+
+    /* 1. symbols tiled as channels, then the stem */
+    bf_tile_forward(im->x0, x, sym_id, p->emb, B, d->C, d->L, d->E);
+    bf_linear_forward(im->s[0], im->x0, p->in_w, p->in_b, N, d->Ci, H);
+    for (int i = 0; i < d->NB; i++) {
+        bf_blk_acts *a = &im->blk[i];
+        const bf_blk_view *w = &p->blk[i];
+        bf_dwconv_forward(a->a, im->s[i], w->dw_w, w->dw_b, B, d->L, H, cfg->cnn_kernels[i],
+                          cfg->cnn_dilations[i]);
+        bf_linear_forward(a->p, a->a, w->pw_w, w->pw_b, N, H, 2 * H);
+        bf_glu_forward(a->g, a->p, N, H);
+        bf_groupnorm_forward(a->n, a->gn_mean, a->gn_rstd, a->g, w->gn_w, w->gn_b, B, d->L, H,
+                             d->G);
+        bf_dropout_forward(im->gA, a->mask, a->n, (size_t)N * H, pc, seed, salt, step,
+                           1u + (uint32_t)i);
+        bf_add_forward(im->s[i + 1], im->s[i], im->gA, (size_t)N * H);
+    }
+    const float *s = im->s[d->NB];
+
+    /* 2. channel mixer */
+    if (cfg->channel_mixer == BF_MIXER_MLP) {
+        bf_linear_forward(im->mx_u, s, p->mx_fc1_w, p->mx_fc1_b, N, H, H);
+        bf_gelu_forward(im->mx_ug, im->mx_u, (size_t)N * H);
+        bf_linear_forward(im->mo, im->mx_ug, p->mx_fc2_w, p->mx_fc2_b, N, H, H);
+        bf_add_forward(im->mo, im->mo, s, (size_t)N * H);
+    } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
+        const int NC = B * H, L = d->L; /* one token per (window, channel) */
+        bf_transpose(im->mx_t, s, B, L, H, 0);
+        bf_layernorm_forward(im->mx_ln, im->mx_ln_mean, im->mx_ln_rstd, im->mx_t, p->mx_ln_w,
+                             p->mx_ln_b, NC, L);
+        bf_linear_forward(im->mx_qkv, im->mx_ln, p->mx_qkv_w, p->mx_qkv_b, NC, L, 3 * L);
+        bf_attention_forward(im->mx_ao, im->mx_att, im->mx_qkv, B, H, L, 1, 0);
+        bf_linear_forward(im->mx_pr, im->mx_ao, p->mx_proj_w, p->mx_proj_b, NC, L, L);
+        memcpy(im->mo, s, (size_t)N * H * sizeof(float));
+        bf_transpose(im->mo, im->mx_pr, B, H, L, 1);
+    }
+    /* (none: mo aliases s) */
+
+    /* 3. tokens */
+    bf_im2col_forward(im->cols, im->mo, B, d->L, H, d->P, d->S, d->T);
+    bf_linear_forward(im->tok, im->cols, p->patch_w, p->patch_b, NT, d->P * H, D);
+    bf_pos_forward(im->tok, p->pos, B, d->T, D);
+    bf_dropout_forward(im->xs[0], im->tok_mask, im->tok, (size_t)NT * D, pt, seed, salt, step,
+                       DROP_TOKENS);
+
+    /* 4. causal Transformer, pre-norm */
+    for (int l = 0; l < d->NL; l++) {
+        bf_layer_acts *a = &im->lay[l];
+        const bf_layer_view *w = &p->layer[l];
+        const float *xl = im->xs[l];
+        bf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, xl, w->ln1_w, w->ln1_b, NT, D);
+        bf_linear_forward(a->qkv, a->ln1, w->qkv_w, w->qkv_b, NT, D, 3 * D);
+        bf_attention_forward(a->ao, a->att, a->qkv, B, d->T, D, d->NH, 1);
+        bf_linear_forward(a->pr, a->ao, w->proj_w, w->proj_b, NT, D, D);
+        bf_dropout_forward(im->gA, a->mask_a, a->pr, (size_t)NT * D, pt, seed, salt, step,
+                           DROP_LAYER + 2u * (uint32_t)l);
+        bf_add_forward(a->x1, xl, im->gA, (size_t)NT * D);
+        bf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x1, w->ln2_w, w->ln2_b, NT, D);
+        bf_linear_forward(a->f1, a->ln2, w->fc1_w, w->fc1_b, NT, D, d->F);
+        bf_gelu_forward(a->fg, a->f1, (size_t)NT * d->F);
+        bf_linear_forward(a->f2, a->fg, w->fc2_w, w->fc2_b, NT, d->F, D);
+        bf_dropout_forward(im->gA, a->mask_f, a->f2, (size_t)NT * D, pt, seed, salt, step,
+                           DROP_LAYER + 2u * (uint32_t)l + 1u);
+        bf_add_forward(a->x2, a->x1, im->gA, (size_t)NT * D);
+    }
+
+    /* 5. last token -> ln_f -> head */
+    const float *xe = im->xs[d->NL];
+    for (int b = 0; b < B; b++)
+        memcpy(im->last + (size_t)b * D, xe + ((size_t)b * d->T + d->T - 1) * D,
+               (size_t)D * sizeof(float));
+    bf_layernorm_forward(im->lnf, im->lnf_mean, im->lnf_rstd, im->last, p->lnf_w, p->lnf_b, B, D);
+    bf_linear_forward(m->pred, im->lnf, p->head_w, p->head_b, B, D, 1);
+
+    if (y) {
+        memcpy(im->y, y, (size_t)B * sizeof(float));
+        double loss = cfg->loss == BF_LOSS_HUBER ? bf_huber_forward(m->pred, y, B, cfg->huber_delta)
+                                                 : bf_mse_forward(m->pred, y, B);
+        m->loss = (float)loss;
+        if (loss_out)
+            *loss_out = m->loss;
+        if (!isfinite(loss))
+            return BF_FAIL(BF_ENAN, "loss is %g at step %llu: lower --lr or check the inputs",
+                           loss, (unsigned long long)step);
+    }
+    return BF_OK;
+}
+
+bf_status bf_model_backward(bf_model *m)
+{
+    struct bf_model_impl *im = m->impl;
+    const bf_model_config *cfg = &m->cfg;
+    const bf_dims *d = &im->d;
+    const bf_param_view *p = &im->pv;
+    const bf_param_view *g = &im->gv;
+    if (!im->have_y)
+        return BF_FAIL(BF_EINVAL, "bf_model_backward needs a forward with targets first");
+    const int B = im->B, N = B * d->L, NT = B * d->T, H = d->H, D = d->D;
+    const float pc = im->train ? cfg->cnn_dropout : 0.0f, pt = im->train ? cfg->dropout : 0.0f;
+
+    /* 5. loss, head, ln_f, back into the last token of the stream */
+    if (cfg->loss == BF_LOSS_HUBER)
+        bf_huber_backward(im->dpred, m->pred, im->y, B, cfg->huber_delta);
+    else
+        bf_mse_backward(im->dpred, m->pred, im->y, B);
+    float *dlnf = im->gHead, *dlast = im->gHead + (size_t)B * D;
+    bf_linear_backward(dlnf, g->head_w, g->head_b, im->dpred, im->lnf, p->head_w, B, D, 1, 0);
+    bf_layernorm_backward(dlast, g->lnf_w, g->lnf_b, dlnf, im->last, p->lnf_w, im->lnf_mean,
+                          im->lnf_rstd, B, D);
+    memset(im->gX, 0, (size_t)NT * D * sizeof(float));
+    for (int b = 0; b < B; b++)
+        memcpy(im->gX + ((size_t)b * d->T + d->T - 1) * D, dlast + (size_t)b * D,
+               (size_t)D * sizeof(float));
+
+    /* 4. Transformer layers in reverse; gX is d(stream) */
+    for (int l = d->NL - 1; l >= 0; l--) {
+        bf_layer_acts *a = &im->lay[l];
+        const bf_layer_view *w = &p->layer[l];
+        const bf_layer_view *gw = &g->layer[l];
+        bf_dropout_backward(im->gA, im->gX, a->mask_f, (size_t)NT * D, pt);
+        bf_linear_backward(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0);
+        bf_gelu_backward(im->gA, im->gB, a->f1, (size_t)NT * d->F);
+        bf_linear_backward(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, NT, D, d->F, 0);
+        bf_layernorm_backward(im->gA, gw->ln2_w, gw->ln2_b, im->gB, a->x1, w->ln2_w, a->ln2_mean,
+                              a->ln2_rstd, NT, D);
+        bf_add_inplace(im->gX, im->gA, (size_t)NT * D);
+        bf_dropout_backward(im->gA, im->gX, a->mask_a, (size_t)NT * D, pt);
+        bf_linear_backward(im->gB, gw->proj_w, gw->proj_b, im->gA, a->ao, w->proj_w, NT, D, D, 0);
+        bf_attention_backward(im->gQKV, im->gB, a->qkv, a->att, B, d->T, D, d->NH, 1, im->gAtt);
+        bf_linear_backward(im->gA, gw->qkv_w, gw->qkv_b, im->gQKV, a->ln1, w->qkv_w, NT, D, 3 * D,
+                           0);
+        bf_layernorm_backward(im->gB, gw->ln1_w, gw->ln1_b, im->gA, im->xs[l], w->ln1_w,
+                              a->ln1_mean, a->ln1_rstd, NT, D);
+        bf_add_inplace(im->gX, im->gB, (size_t)NT * D);
+    }
+
+    /* 3. tokens -> gS = d(mixer output) */
+    bf_dropout_backward(im->gA, im->gX, im->tok_mask, (size_t)NT * D, pt);
+    bf_pos_backward(g->pos, im->gA, B, d->T, D);
+    bf_linear_backward(im->gCols, g->patch_w, g->patch_b, im->gA, im->cols, p->patch_w, NT,
+                       d->P * H, D, 0);
+    bf_im2col_backward(im->gS, im->gCols, B, d->L, H, d->P, d->S, d->T);
+
+    /* 2. mixer: the residual passes gS through; add the branch */
+    const float *s = im->s[d->NB];
+    if (cfg->channel_mixer == BF_MIXER_MLP) {
+        bf_linear_backward(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N, H,
+                           H, 0);
+        bf_gelu_backward(im->gB, im->gA, im->mx_u, (size_t)N * H);
+        bf_linear_backward(im->gS, g->mx_fc1_w, g->mx_fc1_b, im->gB, s, p->mx_fc1_w, N, H, H, 1);
+    } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
+        const int NC = B * H, L = d->L;
+        bf_transpose(im->gA, im->gS, B, L, H, 0);
+        bf_linear_backward(im->gB, g->mx_proj_w, g->mx_proj_b, im->gA, im->mx_ao, p->mx_proj_w,
+                           NC, L, L, 0);
+        bf_attention_backward(im->gQKV, im->gB, im->mx_qkv, im->mx_att, B, H, L, 1, 0, im->gAtt);
+        bf_linear_backward(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w, NC,
+                           L, 3 * L, 0);
+        bf_layernorm_backward(im->gB, g->mx_ln_w, g->mx_ln_b, im->gA, im->mx_t, p->mx_ln_w,
+                              im->mx_ln_mean, im->mx_ln_rstd, NC, L);
+        bf_transpose(im->gS, im->gB, B, H, L, 1);
+    }
+
+    /* 1. stem blocks in reverse, then the input projection and embedding */
+    for (int i = d->NB - 1; i >= 0; i--) {
+        bf_blk_acts *a = &im->blk[i];
+        const bf_blk_view *w = &p->blk[i];
+        const bf_blk_view *gw = &g->blk[i];
+        bf_dropout_backward(im->gA, im->gS, a->mask, (size_t)N * H, pc);
+        bf_groupnorm_backward(im->gB, gw->gn_w, gw->gn_b, im->gA, a->g, w->gn_w, a->gn_mean,
+                              a->gn_rstd, B, d->L, H, d->G, im->gNorm);
+        bf_glu_backward(im->gA, im->gB, a->p, N, H);
+        bf_linear_backward(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0);
+        bf_dwconv_backward(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
+                           cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1);
+    }
+    bf_linear_backward(d->E > 0 ? im->gA : NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N,
+                       d->Ci, H, 0);
+    if (d->E > 0)
+        bf_tile_backward(g->emb, im->gA, im->sym, B, d->C, d->L, d->E);
+    return BF_OK;
+}

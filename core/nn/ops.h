@@ -1,0 +1,104 @@
+/* ops.h - the engine's layers as forward/backward pairs of free functions.
+ *
+ * Layout: activations are channel-last, rows x width, row-major ("N rows of
+ * I floats"); a window of L steps with H channels is L consecutive rows.
+ * Conventions, the same for every op:
+ *   - outputs first, shapes in comments;
+ *   - backward OVERWRITES the input gradient (din) unless it takes an
+ *     `accum` flag, and ACCUMULATES (+=) into parameter gradients;
+ *   - reductions over rows (bias, gain and weight gradients) run in a fixed
+ *     order that does not depend on the thread count;
+ *   - no op allocates: scratch comes from the caller.
+ * Pointers that a backward does not need to produce may be NULL where noted.
+ */
+#ifndef BF_NN_OPS_H
+#define BF_NN_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- linear / pointwise Conv1d: out (N,O) = in (N,In) . w(O,In)^T + b(O) (ops_linear.c) */
+void bf_linear_forward(float *out, const float *in, const float *w, const float *b, int N, int In,
+                       int O);
+/* din (N,In) = (accum ? din : 0) + dout.w  (din may be NULL); dw (O,In) += dout^T.in;
+ * db (O) += column sums of dout (db may be NULL). */
+void bf_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                        const float *w, int N, int In, int O, int accum);
+/* dst (W) += column sums of src (N,W), fixed order, double accumulation. */
+void bf_colsum_add(float *dst, const float *src, int N, int W);
+
+/* ---- elementwise (ops_elem.c) ------------------------------------------------ */
+/* GLU over the width: in (N,2H) = [a | g], out (N,H) = a * sigmoid(g). */
+void bf_glu_forward(float *out, const float *in, int N, int H);
+void bf_glu_backward(float *din, const float *dout, const float *in, int N, int H);
+/* exact GELU: 0.5 x (1 + erf(x / sqrt 2)), as torch.nn.GELU() */
+void bf_gelu_forward(float *out, const float *in, size_t n);
+void bf_gelu_backward(float *din, const float *dout, const float *in, size_t n);
+/* out = a + b (out may alias a) */
+void bf_add_forward(float *out, const float *a, const float *b, size_t n);
+/* dst += src */
+void bf_add_inplace(float *dst, const float *src, size_t n);
+/* Inverted dropout with prob p: mask[i] = keep, a pure function of
+ * (seed, salt, step, layer, i); out = in * mask / (1 - p). p == 0 copies
+ * (mask untouched); out may alias in. */
+void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p,
+                        uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer);
+void bf_dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t n, float p);
+
+/* ---- convolutions and token plumbing (ops_conv.c) ---------------------------- */
+/* Depthwise causal dilated Conv1d, channel-last: in/out (B,L,H), w (H,K), b (H).
+ * out[b,t,c] = b[c] + sum_k w[c,k] in[b, t-(K-1-k)d, c] (zero before t=0), i.e.
+ * PyTorch Conv1d(groups=H, padding=(K-1)d, dilation=d) keeping the first L. */
+void bf_dwconv_forward(float *out, const float *in, const float *w, const float *b, int B, int L,
+                       int H, int K, int d);
+void bf_dwconv_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                        const float *w, int B, int L, int H, int K, int d, int accum);
+/* Channel-first windows + symbol embedding -> channel-last rows:
+ * out (B,L,C+E): out[b,t,c] = x[b,c,t]; out[b,t,C+e] = emb[sym[b],e]. */
+void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B,
+                     int C, int L, int E);
+/* demb (n_symbols,E) += sum over t of the embedding columns of dout (B,L,C+E). */
+void bf_tile_backward(float *demb, const float *dout, const int32_t *sym, int B, int C, int L,
+                      int E);
+/* Patches: in (B,L,H) -> cols (B*T, P*H), cols[b*T+t, p*H+c] = in[b, t*S+p, c]. */
+void bf_im2col_forward(float *cols, const float *in, int B, int L, int H, int P, int S, int T);
+/* din (B,L,H) = scatter-add of dcols (overlapping windows add). */
+void bf_im2col_backward(float *din, const float *dcols, int B, int L, int H, int P, int S, int T);
+/* x (B,T,D) += pos (T,D) */
+void bf_pos_forward(float *x, const float *pos, int B, int T, int D);
+/* dpos (T,D) += sum over b of dx (B,T,D) */
+void bf_pos_backward(float *dpos, const float *dx, int B, int T, int D);
+/* out (B,W,R) = transpose of each in (B,R,W) */
+void bf_transpose(float *out, const float *in, int B, int R, int W, int accum);
+
+/* ---- normalization (ops_norm.c), eps 1e-5 as PyTorch -------------------------- */
+/* LayerNorm over the last dim: in/out (N,D), mean/rstd (N) saved for backward. */
+void bf_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
+                          const float *b, int N, int D);
+void bf_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, const float *mean, const float *rstd, int N, int D);
+/* GroupNorm, channel-last: in/out (B,L,H), G groups of H/G consecutive
+ * channels, statistics over (L, H/G); mean/rstd (B,G). scratch: 2*B*H floats. */
+void bf_groupnorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
+                          const float *b, int B, int L, int H, int G);
+void bf_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, const float *mean, const float *rstd, int B, int L,
+                           int H, int G, float *scratch);
+
+/* ---- attention (ops_attn.c) ---------------------------------------------------- */
+/* Multi-head self-attention core. qkv (B,T,3D) = [q | k | v], heads of D/NH
+ * consecutive features; out (B,T,D); att (B,NH,T,T) softmax probabilities
+ * saved for backward (entries above the diagonal are 0 when causal). */
+void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int NH,
+                          int causal);
+/* dqkv (B,T,3D) overwritten; scratch: B*NH*T floats. */
+void bf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                           int B, int T, int D, int NH, int causal, float *scratch);
+
+/* ---- losses (ops_elem.c): mean over B; dpred = d(loss)/d(pred) ------------------ */
+double bf_huber_forward(const float *pred, const float *y, int B, float delta);
+void bf_huber_backward(float *dpred, const float *pred, const float *y, int B, float delta);
+double bf_mse_forward(const float *pred, const float *y, int B);
+void bf_mse_backward(float *dpred, const float *pred, const float *y, int B);
+
+#endif

@@ -1,0 +1,151 @@
+/* ops_elem.c - elementwise layers (GLU, GELU, residual add, dropout) and the
+ * two regression losses.
+ *
+ * Dropout masks are Philox draws keyed by the model seed with counter
+ * (element/4, layer, step mod 2^32, salt): the same mask for the same
+ * (seed, salt, step, layer, element) whatever the thread count or order.
+ */
+#include "core/nn/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/base/rng.h"
+
+void bf_glu_forward(float *out, const float *in, int N, int H)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *a = in + (size_t)n * 2 * H, *g = a + H;
+        float *o = out + (size_t)n * H;
+        for (int c = 0; c < H; c++)
+            o[c] = a[c] / (1.0f + expf(-g[c]));
+    }
+}
+
+void bf_glu_backward(float *din, const float *dout, const float *in, int N, int H)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *a = in + (size_t)n * 2 * H, *g = a + H;
+        const float *d = dout + (size_t)n * H;
+        float *da = din + (size_t)n * 2 * H, *dg = da + H;
+        for (int c = 0; c < H; c++) {
+            float s = 1.0f / (1.0f + expf(-g[c]));
+            da[c] = d[c] * s;
+            dg[c] = d[c] * a[c] * s * (1.0f - s);
+        }
+    }
+}
+
+#define BF_INV_SQRT2 0.70710678118654752f
+#define BF_INV_SQRT2PI 0.39894228040143268f
+
+void bf_gelu_forward(float *out, const float *in, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * BF_INV_SQRT2));
+    }
+}
+
+void bf_gelu_backward(float *din, const float *dout, const float *in, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        float cdf = 0.5f * (1.0f + erff(x * BF_INV_SQRT2));
+        float pdf = BF_INV_SQRT2PI * expf(-0.5f * x * x);
+        din[i] = dout[i] * (cdf + x * pdf);
+    }
+}
+
+void bf_add_forward(float *out, const float *a, const float *b, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void bf_add_inplace(float *dst, const float *src, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p,
+                        uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer)
+{
+    if (p <= 0.0f) {
+        if (out != in)
+            memcpy(out, in, n * sizeof(float));
+        return;
+    }
+    const float scale = 1.0f / (1.0f - p);
+    /* the stream is folded into the key as bf_rng_* do, so dropout never
+     * shares draws with initialization or shuffling */
+    const uint64_t key = seed ^ ((uint64_t)BF_RNG_STREAM_DROPOUT * 0x9E3779B97F4A7C15ull);
+    const uint32_t thresh = (uint32_t)((double)p * 16777216.0); /* keep if u24 >= p 2^24 */
+    size_t ngrp = (n + 3) / 4;
+#pragma omp parallel for schedule(static)
+    for (size_t g = 0; g < ngrp; g++) {
+        uint32_t r[4];
+        bf_philox4x32(key, (uint32_t)g, layer, (uint32_t)step, salt, r);
+        size_t i0 = g * 4, i1 = i0 + 4 < n ? i0 + 4 : n;
+        for (size_t i = i0; i < i1; i++) {
+            uint8_t keep = (r[i - i0] >> 8) >= thresh;
+            mask[i] = keep;
+            out[i] = keep ? in[i] * scale : 0.0f;
+        }
+    }
+}
+
+void bf_dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t n, float p)
+{
+    if (p <= 0.0f) {
+        if (din != dout)
+            memcpy(din, dout, n * sizeof(float));
+        return;
+    }
+    const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        din[i] = mask[i] ? dout[i] * scale : 0.0f;
+}
+
+double bf_huber_forward(const float *pred, const float *y, int B, float delta)
+{
+    double s = 0.0;
+    for (int i = 0; i < B; i++) {
+        double d = (double)pred[i] - y[i], a = fabs(d);
+        s += a < delta ? 0.5 * d * d : delta * (a - 0.5 * delta);
+    }
+    return s / B;
+}
+
+void bf_huber_backward(float *dpred, const float *pred, const float *y, int B, float delta)
+{
+    for (int i = 0; i < B; i++) {
+        float d = pred[i] - y[i];
+        float g = fabsf(d) < delta ? d : (d > 0 ? delta : -delta);
+        dpred[i] = g / (float)B;
+    }
+}
+
+double bf_mse_forward(const float *pred, const float *y, int B)
+{
+    double s = 0.0;
+    for (int i = 0; i < B; i++) {
+        double d = (double)pred[i] - y[i];
+        s += d * d;
+    }
+    return s / B;
+}
+
+void bf_mse_backward(float *dpred, const float *pred, const float *y, int B)
+{
+    for (int i = 0; i < B; i++)
+        dpred[i] = 2.0f * (pred[i] - y[i]) / (float)B;
+}
