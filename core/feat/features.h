@@ -12,6 +12,12 @@
  *   ts_end[row]       the base bar's end (UTC seconds): the row's time.
  *   valid[row]        1 when the row has full feature warm-up and a full
  *                     future for every horizon (so rows can be dropped).
+ *   feat_ok[row]      1 when the features alone are complete (valid without
+ *                     the label condition): such rows may serve as window
+ *                     context even when their own label is missing.
+ *   session[row]      NY calendar date of the bar (days since 1970-01-01).
+ * Values that are not defined (warm-up, missing future) are NaN in X and y;
+ * every row with valid = 1 is finite in X and y.
  * Every window length, estimator and warm-up is in docs/features.md.
  */
 #ifndef BF_FEATURES_H
@@ -47,6 +53,10 @@ typedef struct bf_feat_rows {
     float *y;        /* n x H */
     int64_t *ts_end; /* n */
     uint8_t *valid;  /* n */
+    /* added with the implementation (fields above are the original contract) */
+    uint8_t *feat_ok;    /* n: features complete and finite */
+    int32_t *session;    /* n: NY date of the bar start, days since 1970-01-01 */
+    int64_t n_nonfinite; /* rows dropped because a value overflowed float (absurd prices) */
 } bf_feat_rows;
 
 void bf_feat_rows_free(bf_feat_rows *r);
@@ -60,7 +70,10 @@ typedef struct bf_clean_report {
  * de-duplicate timestamps; counts in rep (accumulated). */
 bf_status bf_bars_clean(bf_bars *b, bf_clean_report *rep);
 
-/* Compute rows for one symbol. b must be clean (sorted, unique, positive). */
+/* Compute rows for one symbol. b must be clean (sorted, unique, positive):
+ * BF_EINVAL naming the bar otherwise. out is zero-initialized by the caller
+ * the first time; its memory is reused across calls (free with
+ * bf_feat_rows_free). One row per base bar, in bar order. */
 bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out);
 
 #endif

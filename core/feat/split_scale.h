@@ -22,12 +22,17 @@ typedef struct bf_split_spec {
 } bf_split_spec;
 
 /* Time boundaries from the sorted distinct row times of all symbols (gathered
- * by the caller across ranks): rows with ts_end < val_start are train, ... */
+ * by the caller across ranks): rows with ts_end < val_start are train, ...
+ * With fractions, val_start = sorted_times[floor(train_frac * n)] and
+ * test_start = sorted_times[floor((train_frac + val_frac) * n)] (one past the
+ * last time when the index is n). Explicit dates need both, val first. */
 bf_status bf_split_boundaries(const bf_split_spec *s, const int64_t *sorted_times, int64_t n,
                               int64_t *val_start, int64_t *test_start);
 
 /* Assign each of one symbol's rows (ts ascending) to a split, applying the
- * purge: the last purge_bars rows before each boundary become BF_SPLIT_NONE. */
+ * purge: the last purge_bars rows before each boundary become BF_SPLIT_NONE.
+ * Pass the rows that training windows are formed over (the rows written to
+ * the dataset, i.e. the valid rows): the purge counts those rows. */
 void bf_split_assign(const int64_t *ts_end, int64_t n, int64_t val_start, int64_t test_start,
                      int purge_bars, int8_t *split);
 
@@ -39,10 +44,26 @@ typedef struct bf_scaler {
     int F;
     double *median, *iqr;  /* F each */
     int n_zero_iqr;
+    /* added with the implementation */
+    uint8_t *zero_iqr;     /* F: 1 where the IQR was zero (iqr[j] then holds 1) */
+    int n_constant;        /* features whose fitted values were all equal */
 } bf_scaler;
+
+/* Quantiles are numpy's linear percentiles (np.median for the median),
+ * over the finite values of each column; IQR < 10 * DBL_EPSILON counts as
+ * zero (sklearn's rule). BF_EINVAL when no row is selected. */
 
 /* Fit on n rows of X (row-major n x F, float). Allocates s->median/iqr. */
 bf_status bf_scaler_fit(bf_scaler *s, const float *X, int64_t n, int F);
+/* Fit on the rows i < n with use[i] != 0 (use NULL = all), e.g. one
+ * symbol's valid train rows, without copying them out first. */
+bf_status bf_scaler_fit_masked(bf_scaler *s, const float *X, int64_t n, int F,
+                               const uint8_t *use);
+/* An identity scaler (median 0, iqr 1) of F features, e.g. to load saved
+ * medians/iqrs into. */
+bf_status bf_scaler_init(bf_scaler *s, int F);
+/* x' = (x - median) / iqr per column, clamped to +-FLT_MAX so finite input
+ * stays finite; NaN stays NaN. */
 void bf_scaler_apply(const bf_scaler *s, float *X, int64_t n);
 void bf_scaler_free(bf_scaler *s);
 

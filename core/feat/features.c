@@ -1,0 +1,175 @@
+/* features.c - feature names, spec validation and the per-symbol row build
+ * (features from the stream, then labels). See features.h and
+ * docs/features.md. */
+#include "core/feat/features.h"
+
+#include "core/feat/feat_stream.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const feat_base_names[BF_FEAT_PER_INTERVAL] = {
+    "open", "high", "low", "close", "volume", "ret_1", "logret_1", "rv_15", "rv_60", "rsi_14",
+    "vol_z"};
+
+int bf_feat_count(const bf_feat_spec *s) { return BF_FEAT_PER_INTERVAL * s->n_intervals; }
+
+/* "1d", "1h", "15m", "90s": the names bf_interval_name gives for the usual ones */
+static void interval_label(int sec, char *buf, size_t n)
+{
+    if (sec == 86400)
+        snprintf(buf, n, "1d");
+    else if (sec % 3600 == 0)
+        snprintf(buf, n, "%dh", sec / 3600);
+    else if (sec % 60 == 0)
+        snprintf(buf, n, "%dm", sec / 60);
+    else
+        snprintf(buf, n, "%ds", sec);
+}
+
+void bf_feat_name(const bf_feat_spec *s, int i, char out[BF_FEAT_NAME_MAX])
+{
+    if (i < 0 || i >= bf_feat_count(s)) {
+        snprintf(out, BF_FEAT_NAME_MAX, "?");
+        return;
+    }
+    int k = i / BF_FEAT_PER_INTERVAL, j = i % BF_FEAT_PER_INTERVAL;
+    char iv[12];
+    if (k == 0)
+        snprintf(iv, sizeof iv, "base");
+    else
+        interval_label(s->interval_s[k], iv, sizeof iv);
+    snprintf(out, BF_FEAT_NAME_MAX, "%s@%s", feat_base_names[j], iv);
+}
+
+bf_status bf_feat_spec_validate(const bf_feat_spec *s)
+{
+    if (s->n_intervals < 1 || s->n_intervals > BF_MAX_INTERVALS)
+        return BF_FAIL(BF_EINVAL, "%d intervals given (base included): use 1 to %d",
+                       s->n_intervals, BF_MAX_INTERVALS);
+    int base = s->interval_s[0];
+    if (base <= 0 || base >= 86400 || 86400 % base != 0)
+        return BF_FAIL(BF_EINVAL, "base interval of %d s: use an intraday interval that divides "
+                       "a day (e.g. 900 for 15m)", base);
+    for (int k = 1; k < s->n_intervals; k++) {
+        int I = s->interval_s[k], prev = s->interval_s[k - 1];
+        if (I <= prev)
+            return BF_FAIL(BF_EINVAL, "interval %d (%d s) is not longer than the one before it "
+                           "(%d s): list --intervals in increasing order, all above the base",
+                           k, I, prev);
+        if (I != 86400 && (I > 86400 || I % base != 0 || 86400 % I != 0))
+            return BF_FAIL(BF_EINVAL, "interval of %d s: a higher interval must be a multiple "
+                           "of the base (%d s) that divides a day, or 1d", I, base);
+    }
+    if (s->n_horizons < 1 || s->n_horizons > BF_MAX_HORIZONS)
+        return BF_FAIL(BF_EINVAL, "%d label horizons given: use 1 to %d", s->n_horizons,
+                       BF_MAX_HORIZONS);
+    for (int h = 0; h < s->n_horizons; h++) {
+        if (s->horizons[h] < 1)
+            return BF_FAIL(BF_EINVAL, "horizon %d: horizons are counted in base bars and must "
+                           "be >= 1", s->horizons[h]);
+        if (h > 0 && s->horizons[h] <= s->horizons[h - 1])
+            return BF_FAIL(BF_EINVAL, "horizons must be strictly ascending (%d after %d)",
+                           s->horizons[h], s->horizons[h - 1]);
+    }
+    if (s->labels_cross_overnight != 0 && s->labels_cross_overnight != 1)
+        return BF_FAIL(BF_EINVAL, "labels_cross_overnight=%d: use 0 or 1",
+                       s->labels_cross_overnight);
+    return BF_OK;
+}
+
+void bf_feat_rows_free(bf_feat_rows *r)
+{
+    free(r->X);
+    free(r->y);
+    free(r->ts_end);
+    free(r->valid);
+    free(r->feat_ok);
+    free(r->session);
+    memset(r, 0, sizeof *r);
+}
+
+/* Size the arrays for n rows of F features and H labels; keeps memory that is
+ * big enough, so a caller looping over symbols reallocates rarely. */
+static bf_status rows_reserve(bf_feat_rows *r, int64_t n, int F, int H)
+{
+    if (n > r->cap || F != r->F || H != r->H || !r->X) {
+        int64_t cap = n > 0 ? n : 1;
+        if (F == r->F && H == r->H && cap < r->cap)
+            cap = r->cap;
+        bf_feat_rows nr = {0};
+        nr.cap = cap;
+        nr.X = malloc((size_t)cap * F * sizeof(float));
+        nr.y = malloc((size_t)cap * H * sizeof(float));
+        nr.ts_end = malloc((size_t)cap * sizeof(int64_t));
+        nr.valid = malloc((size_t)cap);
+        nr.feat_ok = malloc((size_t)cap);
+        nr.session = malloc((size_t)cap * sizeof(int32_t));
+        if (!nr.X || !nr.y || !nr.ts_end || !nr.valid || !nr.feat_ok || !nr.session) {
+            bf_feat_rows_free(&nr);
+            return BF_FAIL(BF_ENOMEM, "out of memory for %lld feature rows x %d features",
+                           (long long)cap, F);
+        }
+        bf_feat_rows_free(r);
+        *r = nr;
+    }
+    r->n = n;
+    r->F = F;
+    r->H = H;
+    r->n_nonfinite = 0;
+    return BF_OK;
+}
+
+bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out)
+{
+    BF_TRY(bf_feat_spec_validate(s));
+    if (base->interval_s != 0 && base->interval_s != s->interval_s[0])
+        return BF_FAIL(BF_EINVAL, "%s: bars are %d s but the base interval is %d s",
+                       base->symbol, base->interval_s, s->interval_s[0]);
+    const int F = bf_feat_count(s), H = s->n_horizons;
+    const int64_t n = base->n;
+    BF_TRY(rows_reserve(out, n, F, H));
+
+    bf_feat_stream st;
+    BF_TRY(bf_feat_stream_init(&st, s));
+    for (int64_t i = 0; i < n; i++) {
+        int ok;
+        bf_status rc = bf_feat_stream_push(&st, base->ts[i], base->open[i], base->high[i],
+                                           base->low[i], base->close[i], base->volume[i],
+                                           out->X + i * F, &out->session[i], &ok);
+        if (rc != BF_OK)
+            return bf_fail_context(rc, "%s, bar %lld", base->symbol, (long long)i);
+        out->ts_end[i] = base->ts[i] + s->interval_s[0];
+        out->feat_ok[i] = (uint8_t)ok;
+        if (!ok && bf_feat_stream_warm(&st))
+            out->n_nonfinite++;  /* warm, yet a value overflowed float */
+    }
+
+    /* Labels: y_h[i] = log(close[i+h] / close[i]) within this symbol's bars;
+     * NaN when i+h is past the end, or in a later session unless allowed. */
+    const double *c = base->close;
+    for (int64_t i = 0; i < n; i++) {
+        float *yi = out->y + i * H;
+        int ok = out->feat_ok[i], overflow = 0;
+        for (int k = 0; k < H; k++) {
+            int64_t j = i + s->horizons[k];
+            if (j >= n || (!s->labels_cross_overnight && out->session[j] != out->session[i])) {
+                yi[k] = NAN;
+                ok = 0;
+                continue;
+            }
+            float y = (float)log(c[j] / c[i]);
+            yi[k] = y;
+            if (!(y - y == 0.0f))
+                overflow = 1;
+        }
+        if (overflow) {
+            ok = 0;
+            out->n_nonfinite += out->feat_ok[i];
+        }
+        out->valid[i] = (uint8_t)ok;
+    }
+    return BF_OK;
+}
