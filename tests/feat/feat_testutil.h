@@ -88,9 +88,11 @@ typedef struct tu_gen {
     int flat_every;       /* every k-th session is completely flat (0 = never) */
     int zerovol_every;    /* every k-th session has zero volume (0 = never) */
     double vol;           /* per-bar log-return std */
+    int extended;         /* 1: bars 04:00-20:00 NY instead of 09:30-16:00 */
 } tu_gen;
 
-/* Weekday sessions from NY date first_day, 26 bars of 15m each, appended to b. */
+/* Weekday sessions from NY date first_day, 26 bars of 15m each (64 with
+ * extended hours), appended to b. */
 static inline void tu_gen_sessions(bf_bars *b, int64_t first_day, int n_sessions, const tu_gen *g)
 {
     bf_rng r;
@@ -105,7 +107,8 @@ static inline void tu_gen_sessions(bf_bars *b, int64_t first_day, int n_sessions
         int flat = g->flat_every && made % g->flat_every == 0;
         int zerov = g->zerovol_every && made % g->zerovol_every == 0;
         int64_t open = bf_sess_open(day);
-        for (int k = 0; k < 26; k++) {
+        int k0 = g->extended ? -22 : 0, k1 = g->extended ? 42 : 26;
+        for (int k = k0; k < k1; k++) {
             double u = bf_rng_next_uniform(&r);
             double z = bf_rng_next_normal(&r), z2 = bf_rng_next_normal(&r);
             if (u < g->p_drop)
@@ -114,7 +117,7 @@ static inline void tu_gen_sessions(bf_bars *b, int64_t first_day, int n_sessions
             double c = flat ? price : price * exp(g->vol * z);
             double h = flat ? price : fmax(o, c) * (1.0 + fabs(z2) * g->vol * 0.3);
             double l = flat ? price : fmin(o, c) * (1.0 - fabs(z2) * g->vol * 0.3);
-            double v = zerov ? 0.0 : floor(1000.0 + 500.0 * fabs(z2) + 40.0 * k);
+            double v = zerov ? 0.0 : floor(1000.0 + 500.0 * fabs(z2) + 40.0 * (k > 0 ? k : 0));
             tu_push(b, open + (int64_t)k * 900, o, h, l, c, v);
             price = c;
         }

@@ -280,12 +280,14 @@ static void naive_features(const hb *a, int i, double *f)
     }
 }
 
-static void test_against_naive(void)
+static void test_against_naive(int data_ext, int spec_ext)
 {
     bf_feat_spec s = spec3();
+    s.extended_hours = spec_ext;
     bf_bars b;
-    tu_bars_alloc(&b, "NAIVE", 900, 90 * 26);
-    tu_gen g = {.seed = 11, .p_drop = 0.05, .flat_every = 17, .zerovol_every = 13, .vol = 0.004};
+    tu_bars_alloc(&b, "NAIVE", 900, 90 * 64);
+    tu_gen g = {.seed = 11, .p_drop = 0.05, .flat_every = 17, .zerovol_every = 13, .vol = 0.004,
+                .extended = data_ext};
     tu_gen_sessions(&b, tu_day(2024, 1, 29), 88, &g);  /* spans the March DST switch */
     bf_feat_rows r = {0};
     TU_CHECK(bf_feat_build_symbol(&s, &b, &r) == BF_OK, "build: %s", bf_last_error());
@@ -299,7 +301,7 @@ static void test_against_naive(void)
                 bars[0][i] = (hb){b.ts[i] + 900, b.open[i], b.high[i], b.low[i], b.close[i],
                                   b.volume[i]};
         } else {
-            nb[k] = resample(&b, s.interval_s[k], 0, bars[k]);
+            nb[k] = resample(&b, s.interval_s[k], spec_ext, bars[k]);
         }
     }
     int64_t bad = 0, checked = 0, ok_rows = 0;
@@ -330,8 +332,9 @@ static void test_against_naive(void)
                  r.feat_ok[i], all);
         ok_rows += all;
     }
-    TU_CHECK(bad == 0, "%lld of %lld feature values differ from the naive reference",
-             (long long)bad, (long long)checked);
+    TU_CHECK(bad == 0, "%lld of %lld feature values differ from the naive reference (data "
+             "extended %d, spec extended %d)", (long long)bad, (long long)checked, data_ext,
+             spec_ext);
     TU_CHECK(ok_rows > 20 * 26, "only %lld warm rows: the series is too short to test 1d "
              "features", (long long)ok_rows);
     for (int k = 0; k < 3; k++)
@@ -346,7 +349,9 @@ int main(void)
     test_names_and_validation();
     test_hand_checked();
     test_higher_intervals();
-    test_against_naive();
+    test_against_naive(0, 0);
+    test_against_naive(1, 0);
+    test_against_naive(1, 1);
     if (tu_failures) {
         fprintf(stderr, "test_feat_values: %d failure(s)\n", tu_failures);
         return 1;

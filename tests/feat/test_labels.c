@@ -1,0 +1,73 @@
+/* test_labels - y_h = log(close[t+h] / close[t]); labels never cross the end
+ * of a symbol's series; with labels_cross_overnight = 0 (the default) never a
+ * session boundary, with 1 they do; valid = feat_ok and every label present. */
+#include "feat_testutil.h"
+
+#include "core/feat/features.h"
+
+static void run(int cross)
+{
+    bf_feat_spec s = {.n_intervals = 2, .interval_s = {900, 3600}, .n_horizons = 3,
+                      .horizons = {1, 4, 8}, .labels_cross_overnight = cross};
+    bf_bars b;
+    tu_bars_alloc(&b, "LBL", 900, 30 * 26);
+    tu_gen g = {.seed = 3, .p_drop = 0.05, .vol = 0.004};
+    tu_gen_sessions(&b, tu_day(2024, 6, 3), 30, &g);
+    bf_feat_rows r = {0};
+    TU_CHECK(bf_feat_build_symbol(&s, &b, &r) == BF_OK, "build: %s", bf_last_error());
+    const int H = 3;
+    int64_t crossing = 0, labelled = 0, valid = 0;
+    for (int64_t i = 0; i < r.n; i++) {
+        int all = 1;
+        for (int k = 0; k < H; k++) {
+            int64_t j = i + s.horizons[k];
+            float y = r.y[i * H + k];
+            if (j >= b.n) {
+                TU_CHECK(isnan(y), "row %lld h=%d: a label past the last bar of the symbol "
+                         "(%g)", (long long)i, s.horizons[k], y);
+                all = 0;
+                continue;
+            }
+            int cross_day = bf_sess_day(b.ts[j]) != bf_sess_day(b.ts[i]);
+            TU_CHECK(r.session[i] == (int32_t)bf_sess_day(b.ts[i]), "row %lld session",
+                     (long long)i);
+            if (cross_day && !cross) {
+                TU_CHECK(isnan(y), "row %lld h=%d crosses the overnight gap but has label %g",
+                         (long long)i, s.horizons[k], y);
+                all = 0;
+                continue;
+            }
+            crossing += cross_day;
+            labelled++;
+            float want = (float)log(b.close[j] / b.close[i]);
+            TU_CHECK(y == want, "row %lld h=%d: y %.9g, want %.9g", (long long)i, s.horizons[k],
+                     y, want);
+        }
+        TU_CHECK(r.valid[i] == (r.feat_ok[i] && all), "row %lld: valid %d, feat_ok %d, "
+                 "labels %d", (long long)i, r.valid[i], r.feat_ok[i], all);
+        TU_CHECK(r.ts_end[i] == b.ts[i] + 900, "row %lld ts_end", (long long)i);
+        valid += r.valid[i];
+    }
+    TU_CHECK(labelled > 0 && valid > 0, "nothing labelled (%lld) or valid (%lld)",
+             (long long)labelled, (long long)valid);
+    if (cross)
+        TU_CHECK(crossing > 0, "labels_cross_overnight=1 produced no overnight label");
+    /* the last 8 rows of the symbol can never have y_8 */
+    for (int64_t i = b.n - 8; i < b.n; i++)
+        TU_CHECK(!r.valid[i], "row %lld of %lld is valid without a full future", (long long)i,
+                 (long long)b.n);
+    bf_feat_rows_free(&r);
+    tu_bars_free(&b);
+}
+
+int main(void)
+{
+    run(0);
+    run(1);
+    if (tu_failures) {
+        fprintf(stderr, "test_labels: %d failure(s)\n", tu_failures);
+        return 1;
+    }
+    printf("test_labels: ok\n");
+    return 0;
+}
