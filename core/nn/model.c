@@ -7,6 +7,10 @@
  * buffers (gS: stem stream, gX: token stream, gA/gB: per-stage temporaries).
  * Dropout layer ids: stem block i -> 1+i, tokens -> 1000, layer l attention
  * -> 2000+2l, layer l MLP -> 2001+2l.
+ * The key part of every qkv bias gets gradient 0: adding a constant vector to
+ * all keys adds the same q.b to every score of a softmax row, which the
+ * softmax ignores, so the exact gradient is 0 and what a GEMM leaves there is
+ * rounding noise that Adam would otherwise turn into a random walk.
  */
 #include <math.h>
 #include <string.h>
@@ -173,6 +177,7 @@ bf_status bf_model_backward(bf_model *m)
         bf_attention_backward(im->gQKV, im->gB, a->qkv, a->att, B, d->T, D, d->NH, 1, im->gAtt);
         bf_linear_backward(im->gA, gw->qkv_w, gw->qkv_b, im->gQKV, a->ln1, w->qkv_w, NT, D, 3 * D,
                            0);
+        memset(gw->qkv_b + D, 0, (size_t)D * sizeof(float));
         bf_layernorm_backward(im->gB, gw->ln1_w, gw->ln1_b, im->gA, im->xs[l], w->ln1_w,
                               a->ln1_mean, a->ln1_rstd, NT, D);
         bf_add_inplace(im->gX, im->gB, (size_t)NT * D);
@@ -200,6 +205,7 @@ bf_status bf_model_backward(bf_model *m)
         bf_attention_backward(im->gQKV, im->gB, im->mx_qkv, im->mx_att, B, H, L, 1, 0, im->gAtt);
         bf_linear_backward(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w, NC,
                            L, 3 * L, 0);
+        memset(g->mx_qkv_b + L, 0, (size_t)L * sizeof(float));
         bf_layernorm_backward(im->gB, g->mx_ln_w, g->mx_ln_b, im->gA, im->mx_t, p->mx_ln_w,
                               im->mx_ln_mean, im->mx_ln_rstd, NC, L);
         bf_transpose(im->gS, im->gB, B, H, L, 1);
