@@ -1,0 +1,91 @@
+/* build_internal.h - state shared by the master build's files
+ * (dataset_build.c: passes 1 and counting; build_pass2.c: scaling and the
+ * collective writes; build_publish.c: scalers/symbols files, meta.json and
+ * publishing). Not a public API.
+ */
+#ifndef BF_BUILD_INTERNAL_H
+#define BF_BUILD_INTERNAL_H
+
+#include "core/feat/dataset_build.h"
+#include "core/feat/dataset_io.h"
+
+#include <stdint.h>
+
+/* The universe and this rank's share of it. */
+typedef struct bf_build_plan {
+    char (*syms)[BF_SYMBOL_MAX]; /* sorted, unique; sym_id = index */
+    int64_t S, lo, hi;           /* this rank owns sym_ids [lo, hi) */
+    int F, H, target_index, purge;
+} bf_build_plan;
+
+/* What pass 1 keeps per symbol (a few dozen bytes, whatever its length). */
+typedef struct bf_sym_rec {
+    int64_t n_rows;      /* rows that may be written (valid, finite) */
+    int64_t spill_off;   /* first row in this rank's time spill */
+    int64_t cnt[3];      /* rows per split after purge (0 when dropped) */
+    int64_t first_ts, last_ts; /* first/last written-candidate row time */
+    int64_t first_bar_ts, last_bar_ts; /* starts of the first/last bar used */
+    int32_t provider;    /* index into opts->providers, -1 = none */
+} bf_sym_rec;
+
+/* Bottom-K sample by a hash of (sym_id, ts): the same rows are chosen
+ * whatever the number of ranks. Slots hold rows; the heap orders slots. */
+typedef struct bf_sampler {
+    int64_t K, n;
+    int F;
+    uint64_t *h;
+    int32_t *sym;
+    int64_t *idx;   /* row index within the symbol's written-candidate rows */
+    float *X;       /* K x F */
+    int64_t *heap;  /* slot ids, max-heap on (h, sym, idx) */
+} bf_sampler;
+
+typedef struct bf_master_state {
+    char tmpdir[4096];
+    char date[16];             /* YYYY-MM-DD of the version name (rank 0) */
+    char spill_path[4200];
+    bf_sym_rec *rec;           /* hi - lo */
+    int64_t *times, ntimes;    /* local distinct row times (sorted) */
+    int64_t n_times;           /* global distinct row times */
+    int64_t val_start, test_start;
+    int64_t rank_rows[3], offset[3], total[3];
+    bf_sampler smp;
+    double *median, *iqr;      /* per-symbol: (hi-lo) x F; global: F */
+    int64_t *n_fit;            /* per-symbol: hi-lo; global: 1 */
+    int n_zero_iqr;
+    bf_build_drops drops;      /* this rank's */
+    double stage[BF_STAGE_COUNT];
+    char files_crc[5][9];
+    int64_t files_bytes[5];
+} bf_master_state;
+
+bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p);
+void bf_build_plan_free(bf_build_plan *p);
+void bf_master_state_free(bf_master_state *m);
+
+/* counts per split from a split assignment; applies the per-symbol scaler
+ * rule (< 2 train rows: the symbol's rows are dropped) */
+bf_status bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int8_t *split,
+                              bf_build_drops *d);
+
+bf_status bf_build_make_tmpdir(const bf_build_opts *o, bf_master_state *m);
+
+bf_status bf_sampler_init(bf_sampler *s, int64_t K, int F);
+void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const int64_t *ts,
+                             int64_t n);
+void bf_sampler_free(bf_sampler *s);
+bf_status bf_global_scaler_fit(const bf_build_plan *p, bf_master_state *m);
+
+bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m);
+bf_status bf_build_write_side_files(const bf_build_opts *o, const bf_build_plan *p,
+                                    bf_master_state *m);
+bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+                           bf_build_result *res);
+bf_status bf_build_finish_result(const bf_build_plan *p, bf_master_state *m,
+                                 bf_build_result *res, double t0);
+
+/* names of the files in a version directory, in checksum order */
+#define BF_DS_NFILES 5
+extern const char *const bf_ds_files[BF_DS_NFILES];
+
+#endif

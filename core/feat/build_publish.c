@@ -1,0 +1,367 @@
+/* build_publish.c - the master build's last steps: scalers.h5 and
+ * symbols.h5 (written by all ranks, each its sym_id rows), then on rank 0 the
+ * checksums, meta.json and the no-replace rename of the temp directory, and
+ * only then the `master` symlink. A crash before the rename leaves only a
+ * *.tmp-<pid> directory that no reader looks at. Schema: docs/formats.md.
+ */
+#include "core/feat/build_internal.h"
+
+#include "bf_build_info.h"
+#include "core/base/fsutil.h"
+#include "core/base/h5.h"
+#include "core/base/json.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
+#include "dist/mpi_env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static bf_status write_rows_f64(hid_t f, const char *name, int64_t total, int64_t cols,
+                                int64_t row0, int64_t n, const void *data, bf_h5_type t, int par)
+{
+    BF_TRY(bf_h5_create_dataset(f, name, t, total, cols, 0, 0));
+    return bf_h5_write_rows(f, name, t, row0, n, cols, data, par);
+}
+
+static bf_status write_scalers(const bf_build_opts *o, const bf_build_plan *p,
+                               bf_master_state *m, int par)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/scalers.h5", m->tmpdir);
+    hid_t f = -1;
+    BF_TRY(par ? bf_h5_create_parallel(path, &f) : bf_h5_create(path, &f));
+    int global = o->scaler == BF_SCALER_ROBUST_GLOBAL;
+    int64_t rows = global ? 1 : p->S;
+    int64_t row0 = global ? 0 : p->lo;
+    int64_t n = global ? (bf_mpi_rank() == 0) : p->hi - p->lo;
+    bf_status st = write_rows_f64(f, "median", rows, p->F, row0, n, m->median, BF_H5_F64, par);
+    if (st == BF_OK)
+        st = write_rows_f64(f, "iqr", rows, p->F, row0, n, m->iqr, BF_H5_F64, par);
+    if (st == BF_OK)
+        st = write_rows_f64(f, "n_fit", rows, 1, row0, n, m->n_fit, BF_H5_I64, par);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(f, "/", "kind", global ? "robust_global" : "robust_per_symbol");
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(f, "/", "formula", "x_scaled = (x - median) / iqr; rows = "
+                                "sym_id (per-symbol) or 1 row (global); fit on train rows");
+    if (st == BF_OK)
+        st = bf_h5_attr_set_i64(f, "/", "schema_version", BF_DATASET_SCHEMA_VERSION);
+    bf_status cs = bf_h5_close(f);
+    return st != BF_OK ? st : cs;
+}
+
+static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m, int par)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/symbols.h5", m->tmpdir);
+    int64_t nloc = p->hi - p->lo, c = nloc ? nloc : 1;
+    int64_t *rows = malloc((size_t)c * 3 * sizeof *rows), *a = malloc((size_t)c * 4 * sizeof *a);
+    int32_t *prov = malloc((size_t)c * sizeof *prov);
+    if (!rows || !a || !prov) {
+        free(rows);
+        free(a);
+        free(prov);
+        return BF_FAIL(BF_ENOMEM, "out of memory for symbols.h5 rows");
+    }
+    for (int64_t i = 0; i < nloc; i++) {
+        const bf_sym_rec *r = &m->rec[i];
+        memcpy(rows + 3 * i, r->cnt, 3 * sizeof *rows);
+        a[i] = r->first_ts;
+        a[c + i] = r->last_ts;
+        a[2 * c + i] = r->first_bar_ts;
+        a[3 * c + i] = r->last_bar_ts;
+        prov[i] = r->provider;
+    }
+    hid_t f = -1;
+    bf_status st = par ? bf_h5_create_parallel(path, &f) : bf_h5_create(path, &f);
+    static const char *const names[4] = {"first_row_ts", "last_row_ts", "first_bar_ts",
+                                         "last_bar_ts"};
+    if (st == BF_OK)
+        st = write_rows_f64(f, "rows", p->S, 3, p->lo, nloc, rows, BF_H5_I64, par);
+    for (int k = 0; k < 4 && st == BF_OK; k++)
+        st = write_rows_f64(f, names[k], p->S, 1, p->lo, nloc, a + k * c, BF_H5_I64, par);
+    if (st == BF_OK)
+        st = write_rows_f64(f, "provider", p->S, 1, p->lo, nloc, prov, BF_H5_I32, par);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(f, "/", "about", "per sym_id: rows (train, val, test) written; "
+                                "row times (bar end) and bar starts in UTC seconds, 0 = none; "
+                                "provider = index into meta.json providers, -1 = none");
+    if (f >= 0) {
+        bf_status cs = bf_h5_close(f);
+        st = st != BF_OK ? st : cs;
+    }
+    free(rows);
+    free(a);
+    free(prov);
+    return st;
+}
+
+bf_status bf_build_write_side_files(const bf_build_opts *o, const bf_build_plan *p,
+                                    bf_master_state *m)
+{
+    double t0 = bf_now();
+    int par = bf_mpi_size() > 1;
+    bf_status st = bf_ds_agree(write_scalers(o, p, m, par));
+    if (st == BF_OK)
+        st = bf_ds_agree(write_symbols(p, m, par));
+    m->stage[BF_STAGE_WRITE] += bf_now() - t0;
+    return st;
+}
+
+/* ---- meta.json ---------------------------------------------------------------------- */
+
+static cJSON *int_array(const int *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static void add_time(cJSON *obj, const char *key, int64_t t)
+{
+    char buf[32], k2[64];
+    bf_time_format(t, buf, sizeof buf);
+    cJSON_AddStringToObject(obj, key, buf);
+    snprintf(k2, sizeof k2, "%s_utc", key);
+    cJSON_AddNumberToObject(obj, k2, (double)t);
+}
+
+typedef struct meta_ctx {
+    cJSON *root;
+    const bf_build_opts *o;
+} meta_ctx;
+
+static bf_status prepare_meta(void *vctx, const char *tmp, const char *name)
+{
+    meta_ctx *c = vctx;
+    cJSON_DeleteItemFromObject(c->root, "version");
+    cJSON_AddStringToObject(c->root, "version", name);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/meta.json", tmp);
+    return bf_json_save(path, c->root);
+}
+
+static cJSON *drops_json(const bf_build_drops *d)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "bars_nonfinite", (double)d->bars_nonfinite);
+    cJSON_AddNumberToObject(j, "bars_nonpositive_price", (double)d->bars_nonpositive);
+    cJSON_AddNumberToObject(j, "bars_negative_volume", (double)d->bars_negative_volume);
+    cJSON_AddNumberToObject(j, "bars_duplicate_ts", (double)d->bars_duplicate_ts);
+    cJSON_AddNumberToObject(j, "bars_hl_inconsistent", (double)d->bars_hl_inconsistent);
+    cJSON_AddNumberToObject(j, "rows_warmup", (double)d->rows_warmup);
+    cJSON_AddNumberToObject(j, "rows_no_label", (double)d->rows_no_label);
+    cJSON_AddNumberToObject(j, "rows_nonfinite", (double)d->rows_nonfinite);
+    cJSON_AddNumberToObject(j, "rows_purged", (double)d->rows_purged);
+    cJSON_AddNumberToObject(j, "rows_no_train", (double)d->rows_no_train);
+    cJSON_AddNumberToObject(j, "symbols_no_rows", (double)d->symbols_no_rows);
+    return j;
+}
+
+static cJSON *build_meta(const bf_build_opts *o, const bf_build_plan *p, const bf_master_state *m,
+                         const bf_build_drops *d, const int64_t *prov_syms, const int64_t *span,
+                         int n_zero_iqr)
+{
+    cJSON *r = cJSON_CreateObject();
+    char buf[64];
+    cJSON_AddNumberToObject(r, "schema_version", BF_DATASET_SCHEMA_VERSION);
+    cJSON_AddStringToObject(r, "format", "barforge-dataset");
+    cJSON_AddStringToObject(r, "mode", "master");
+    cJSON_AddStringToObject(r, "version", "");
+    bf_time_format((int64_t)time(NULL), buf, sizeof buf);
+    cJSON_AddStringToObject(r, "created_utc", buf);
+    cJSON_AddStringToObject(r, "barforge", BF_VERSION " (" BF_GIT_REV ")");
+    cJSON_AddNumberToObject(r, "ranks", bf_mpi_size());
+    cJSON_AddStringToObject(r, "base_interval", bf_interval_name(o->spec.interval_s[0]));
+    cJSON *iv = cJSON_AddArrayToObject(r, "intervals");
+    for (int i = 0; i < o->spec.n_intervals; i++)
+        cJSON_AddItemToArray(iv, cJSON_CreateString(bf_interval_name(o->spec.interval_s[i])));
+    cJSON_AddItemToObject(r, "horizons", int_array(o->spec.horizons, o->spec.n_horizons));
+    cJSON_AddNumberToObject(r, "target_horizon", o->target_horizon);
+    cJSON_AddNumberToObject(r, "target_index", p->target_index);
+    cJSON *ln = cJSON_AddArrayToObject(r, "label_names");
+    for (int i = 0; i < o->spec.n_horizons; i++) {
+        snprintf(buf, sizeof buf, "y_%d", o->spec.horizons[i]);
+        cJSON_AddItemToArray(ln, cJSON_CreateString(buf));
+    }
+    cJSON_AddNumberToObject(r, "n_features", p->F);
+    cJSON *fn = cJSON_AddArrayToObject(r, "feature_names");
+    for (int i = 0; i < p->F; i++) {
+        char nm[BF_FEAT_NAME_MAX];
+        bf_feat_name(&o->spec, i, nm);
+        cJSON_AddItemToArray(fn, cJSON_CreateString(nm));
+    }
+    cJSON_AddNumberToObject(r, "seq_len", o->seq_len);
+    cJSON_AddNumberToObject(r, "max_horizon", o->max_horizon);
+    cJSON_AddNumberToObject(r, "purge_bars", p->purge);
+    cJSON_AddBoolToObject(r, "labels_cross_overnight", o->spec.labels_cross_overnight);
+    cJSON_AddBoolToObject(r, "extended_hours", o->spec.extended_hours);
+    cJSON *sy = cJSON_AddArrayToObject(r, "symbols");
+    cJSON *s2 = cJSON_AddObjectToObject(r, "sym2id");
+    for (int64_t i = 0; i < p->S; i++) {
+        cJSON_AddItemToArray(sy, cJSON_CreateString(p->syms[i]));
+        cJSON_AddNumberToObject(s2, p->syms[i], (double)i);
+    }
+    cJSON *sp = cJSON_AddObjectToObject(r, "split");
+    int dates = o->split.val_start || o->split.test_start;
+    cJSON_AddStringToObject(sp, "method", dates ? "dates" : "fractions");
+    if (!dates) {
+        cJSON_AddNumberToObject(sp, "train_frac", o->split.train_frac);
+        cJSON_AddNumberToObject(sp, "val_frac", o->split.val_frac);
+    }
+    add_time(sp, "val_start", m->val_start);
+    add_time(sp, "test_start", m->test_start);
+    cJSON_AddNumberToObject(sp, "distinct_row_times", (double)m->n_times);
+    cJSON_AddStringToObject(sp, "rule", "train: ts < val_start, val: val_start <= ts < test_start, "
+                            "test: ts >= test_start; the last purge_bars rows of each symbol "
+                            "before each boundary are dropped");
+    cJSON *sc = cJSON_AddObjectToObject(r, "scaler");
+    int global = o->scaler == BF_SCALER_ROBUST_GLOBAL;
+    cJSON_AddStringToObject(sc, "kind", global ? "robust_global" : "robust_per_symbol");
+    cJSON_AddStringToObject(sc, "file", "scalers.h5");
+    cJSON_AddStringToObject(sc, "fit_on", global ? "deterministic sample of train rows"
+                                                 : "each symbol's train rows");
+    if (global)
+        cJSON_AddNumberToObject(sc, "sample_rows", (double)m->n_fit[0]);
+    cJSON_AddNumberToObject(sc, "n_zero_iqr", n_zero_iqr);
+    cJSON *pv = cJSON_AddArrayToObject(r, "providers");
+    cJSON *pu = cJSON_AddObjectToObject(r, "symbols_per_provider");
+    for (int i = 0; i < o->n_providers; i++) {
+        cJSON_AddItemToArray(pv, cJSON_CreateString(o->providers[i]));
+        cJSON_AddNumberToObject(pu, o->providers[i], (double)prov_syms[i]);
+    }
+    cJSON_AddStringToObject(r, "cache_dir", o->cache_dir);
+    cJSON *dt = cJSON_AddObjectToObject(r, "data");
+    add_time(dt, "first_bar", span[0]);
+    add_time(dt, "last_bar", span[1]);
+    add_time(dt, "first_row", span[2]);
+    add_time(dt, "last_row", span[3]);
+    if (o->start)
+        add_time(dt, "start", o->start);
+    if (o->end)
+        add_time(dt, "end", o->end);
+    cJSON *args = o->build_args_json ? cJSON_Parse(o->build_args_json) : NULL;
+    cJSON_AddItemToObject(r, "build_args", args ? args : cJSON_CreateObject());
+    cJSON *rw = cJSON_AddObjectToObject(r, "rows");
+    cJSON_AddNumberToObject(rw, "train", (double)m->total[0]);
+    cJSON_AddNumberToObject(rw, "val", (double)m->total[1]);
+    cJSON_AddNumberToObject(rw, "test", (double)m->total[2]);
+    cJSON_AddItemToObject(r, "dropped", drops_json(d));
+    cJSON *fl = cJSON_AddObjectToObject(r, "files");
+    uint32_t all = 0;
+    for (int k = 0; k < BF_DS_NFILES; k++) {
+        cJSON *e = cJSON_AddObjectToObject(fl, bf_ds_files[k]);
+        cJSON_AddStringToObject(e, "crc32", m->files_crc[k]);
+        cJSON_AddNumberToObject(e, "bytes", (double)m->files_bytes[k]);
+        snprintf(buf, sizeof buf, "%s:%s\n", bf_ds_files[k], m->files_crc[k]);
+        all = bf_crc32(all, buf, strlen(buf));
+    }
+    bf_ds_hex32(all, buf);
+    cJSON_AddStringToObject(r, "checksum", buf);
+    cJSON *tm = cJSON_AddObjectToObject(r, "timings_s");
+    for (int k = 0; k < BF_STAGE_COMMIT; k++)
+        cJSON_AddNumberToObject(tm, bf_stage_names[k], m->stage[k]);
+    return r;
+}
+
+bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+                           bf_build_result *res)
+{
+    double t0 = bf_now();
+    /* global facts for meta.json */
+    bf_build_drops d = m->drops;
+    BF_TRY(bf_allreduce_sum_i64((int64_t *)&d, sizeof d / sizeof(int64_t)));
+    int64_t prov[BF_BUILD_MAX_PROVIDERS] = {0}, nz = m->n_zero_iqr;
+    int64_t lo[2] = {INT64_MAX, INT64_MAX}, hi[2] = {INT64_MIN, INT64_MIN};
+    for (int64_t i = 0; i < p->hi - p->lo; i++) {
+        const bf_sym_rec *r = &m->rec[i];
+        if (r->provider >= 0)
+            prov[r->provider]++;
+        if (r->first_bar_ts && r->first_bar_ts < lo[0])
+            lo[0] = r->first_bar_ts;
+        if (r->last_bar_ts > hi[0])
+            hi[0] = r->last_bar_ts;
+        if (r->cnt[0] + r->cnt[1] + r->cnt[2] > 0) {
+            lo[1] = r->first_ts < lo[1] ? r->first_ts : lo[1];
+            hi[1] = r->last_ts > hi[1] ? r->last_ts : hi[1];
+        }
+    }
+    BF_TRY(bf_allreduce_sum_i64(prov, BF_BUILD_MAX_PROVIDERS));
+    if (o->scaler == BF_SCALER_ROBUST_PER_SYMBOL)
+        BF_TRY(bf_allreduce_sum_i64(&nz, 1));
+    BF_TRY(bf_allreduce_min_i64(lo, 2));
+    BF_TRY(bf_allreduce_max_i64(hi, 2));
+    double st_max[BF_STAGE_COUNT];
+    memcpy(st_max, m->stage, sizeof st_max);
+    BF_TRY(bf_allreduce_max_f64(st_max, BF_STAGE_COUNT));
+    memcpy(m->stage, st_max, sizeof st_max);
+    BF_TRY(bf_barrier());
+    bf_status st = BF_OK;
+    char name[256] = "";
+    if (bf_mpi_rank() == 0) {
+        for (int k = 0; k < BF_DS_NFILES && st == BF_OK; k++) {
+            char path[4400];
+            snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
+            uint32_t crc = 0;
+            struct stat sb;
+            st = bf_file_crc32(path, &crc);
+            if (st == BF_OK && stat(path, &sb) != 0)
+                st = bf_fail_errno(__FILE__, __LINE__, "stat", "cannot stat '%s'", path);
+            if (st == BF_OK) {
+                st = bf_fsync_path(path);
+                bf_ds_hex32(crc, m->files_crc[k]);
+                m->files_bytes[k] = (int64_t)sb.st_size;
+            }
+        }
+        int64_t span[4] = {lo[0], hi[0], lo[1], hi[1]};
+        meta_ctx c = {NULL, o};
+        if (st == BF_OK) {
+            c.root = build_meta(o, p, m, &d, prov, span, (int)nz);
+            char base[32];
+            snprintf(base, sizeof base, "v%s", m->date);
+            st = bf_ds_publish_dir(m->tmpdir, o->datasets_root, base, prepare_meta, &c, name,
+                                   sizeof name);
+        }
+        cJSON_Delete(c.root);
+        if (st == BF_OK) {
+            m->tmpdir[0] = 0; /* published: nothing to clean up any more */
+            char link[4400];
+            snprintf(link, sizeof link, "%s/master", o->datasets_root);
+            st = bf_symlink_atomic(name, link);
+        }
+    }
+    st = bf_ds_agree(st);
+    if (st == BF_OK && bf_mpi_size() > 1)
+        st = bf_bcast_bytes(name, (int64_t)sizeof name, 0);
+    if (st == BF_OK) {
+        m->tmpdir[0] = 0;
+        snprintf(res->version, sizeof res->version, "%s", name);
+        snprintf(res->dir, sizeof res->dir, "%s/%s", o->datasets_root, name);
+        res->drops = d;
+        res->n_zero_iqr = (int)nz;
+    }
+    m->stage[BF_STAGE_COMMIT] += bf_now() - t0;
+    return st;
+}
+
+bf_status bf_build_finish_result(const bf_build_plan *p, bf_master_state *m,
+                                 bf_build_result *res, double t0)
+{
+    for (int k = 0; k < 3; k++)
+        res->rows[k] = m->total[k];
+    res->n_symbols = p->S;
+    res->val_start = m->val_start;
+    res->test_start = m->test_start;
+    res->purge_bars = p->purge;
+    memcpy(res->stage_s, m->stage, sizeof res->stage_s);
+    double c = m->stage[BF_STAGE_COMMIT];
+    BF_TRY(bf_allreduce_max_f64(&c, 1));
+    res->stage_s[BF_STAGE_COMMIT] = c;
+    res->total_s = bf_now() - t0;
+    return BF_OK;
+}

@@ -1,0 +1,399 @@
+/* dataset_build.c - the master build (see dataset_build.h).
+ *
+ * Two passes over this rank's contiguous range of symbols (sym_id order):
+ *   pass 1  features per symbol; keep only the row times (spilled to a
+ *           per-rank file), per-symbol counts, the local set of distinct row
+ *           times and, for a global scaler, a bounded sample of rows.
+ *   split   distinct times gathered on rank 0 -> boundaries -> broadcast;
+ *           per-symbol split counts from the spilled times; exclusive scans
+ *           give every rank its first row in each split file.
+ *   pass 2  features recomputed symbol by symbol, scaled, copied into
+ *           bounded write buffers and written collectively in rounds that
+ *           every rank joins (a rank with nothing left writes 0 rows).
+ * Recomputing features is cheaper than spilling them: features cost far less
+ * than the bytes they produce would cost to write and read back.
+ * Scalers and per-symbol facts go to scalers.h5 / symbols.h5, then meta.json
+ * (with each file's CRC-32) is written and the directory published (rank 0).
+ */
+#include "core/feat/dataset_build.h"
+
+#include "core/base/fsutil.h"
+#include "core/base/log.h"
+#include "core/feat/build_internal.h"
+#include "core/feat/dataset_io.h"
+#include "dist/mpi_env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const bf_stage_names[BF_STAGE_COUNT] = {"read",  "clean", "features", "split",
+                                                     "scale", "write", "commit"};
+
+void bf_build_opts_defaults(bf_build_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->cache_dir = "data/cache";
+    o->datasets_root = "artifacts/datasets";
+    o->spec.n_intervals = 3;
+    o->spec.interval_s[0] = 900;
+    o->spec.interval_s[1] = 3600;
+    o->spec.interval_s[2] = 86400;
+    o->spec.n_horizons = 3;
+    o->spec.horizons[0] = 1;
+    o->spec.horizons[1] = 4;
+    o->spec.horizons[2] = 8;
+    o->target_horizon = 4;
+    o->seq_len = 64;
+    o->max_horizon = 8;
+    o->split.train_frac = 0.7;
+    o->split.val_frac = 0.15;
+    o->scaler = BF_SCALER_ROBUST_PER_SYMBOL;
+}
+
+static int cmp_sym(const void *a, const void *b) { return strcmp(a, b); }
+
+bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    if (o->n_symbols < 1 || !o->symbols)
+        return BF_FAIL(BF_EINVAL, "no symbols given: pass --symbols, --symbols-file or --universe");
+    if (o->n_providers < 1 || o->n_providers > BF_BUILD_MAX_PROVIDERS)
+        return BF_FAIL(BF_EINVAL, "%d providers given: pass 1 to %d names in --providers",
+                       o->n_providers, BF_BUILD_MAX_PROVIDERS);
+    if (!o->cache_dir || !o->datasets_root)
+        return BF_FAIL(BF_EINVAL, "--cache-dir and --datasets-root must be set");
+    BF_TRY(bf_feat_spec_validate(&o->spec));
+    p->target_index = -1;
+    int hmax = 0;
+    for (int i = 0; i < o->spec.n_horizons; i++) {
+        if (o->spec.horizons[i] == o->target_horizon)
+            p->target_index = i;
+        hmax = o->spec.horizons[i] > hmax ? o->spec.horizons[i] : hmax;
+    }
+    if (p->target_index < 0)
+        return BF_FAIL(BF_EINVAL, "--target-horizon %d is not one of --horizons", o->target_horizon);
+    if (o->seq_len < 1)
+        return BF_FAIL(BF_EINVAL, "--seq-len %d: use a positive number of bars", o->seq_len);
+    if (o->max_horizon < hmax)
+        return BF_FAIL(BF_EINVAL, "--max-horizon %d is smaller than the largest horizon %d: labels "
+                       "would leak across the purge", o->max_horizon, hmax);
+    int need = o->seq_len - 1 + o->max_horizon;
+    p->purge = o->purge_bars > 0 ? o->purge_bars : need;
+    if (p->purge < need)
+        return BF_FAIL(BF_EINVAL, "--purge %d is below seq_len - 1 + max_horizon = %d", p->purge,
+                       need);
+    if (o->compress < 0 || o->compress > 9)
+        return BF_FAIL(BF_EINVAL, "--compress %d: use 0 (none) to 9", o->compress);
+    if (o->compress > 0 && bf_mpi_size() > 1)
+        return BF_FAIL(BF_EINVAL, "--compress %d needs a single rank: HDF5 1.10 cannot compress "
+                       "parallel writes (run with one rank or --compress 0)", o->compress);
+    if (o->start && o->end && o->end <= o->start)
+        return BF_FAIL(BF_EINVAL, "--end must be after --start");
+    p->F = bf_feat_count(&o->spec);
+    p->H = o->spec.n_horizons;
+    /* the universe, sorted: sym_id = position */
+    p->syms = calloc((size_t)o->n_symbols, sizeof *p->syms);
+    BF_CHECK_ALLOC(p->syms, (size_t)o->n_symbols * sizeof *p->syms);
+    for (int i = 0; i < o->n_symbols; i++) {
+        bf_status st = bf_symbol_validate(o->symbols[i]);
+        if (st != BF_OK) {
+            bf_build_plan_free(p);
+            return st;
+        }
+        snprintf(p->syms[i], BF_SYMBOL_MAX, "%s", o->symbols[i]);
+    }
+    qsort(p->syms, (size_t)o->n_symbols, sizeof *p->syms, cmp_sym);
+    int64_t S = 0;
+    for (int i = 0; i < o->n_symbols; i++)
+        if (S == 0 || strcmp(p->syms[S - 1], p->syms[i]) != 0)
+            memmove(p->syms[S++], p->syms[i], BF_SYMBOL_MAX);
+    p->S = S;
+    bf_shard_range(S, bf_mpi_rank(), bf_mpi_size(), &p->lo, &p->hi);
+    return BF_OK;
+}
+
+void bf_build_plan_free(bf_build_plan *p)
+{
+    free(p->syms);
+    p->syms = NULL;
+}
+
+/* Missing caches: every rank lists its symbols; rank 0 composes one error. */
+static bf_status report_missing(const char *text, int64_t len, int64_t nmiss)
+{
+    int64_t total = nmiss;
+    BF_TRY(bf_allreduce_sum_i64(&total, 1));
+    if (total == 0)
+        return BF_OK;
+    char *all = NULL;
+    int64_t n = 0;
+    bf_status st = bf_ds_gather_bytes(text, len, 0, &all, &n);
+    if (st == BF_OK && bf_mpi_rank() == 0) {
+        for (int64_t i = 0; i + 1 < n; i++) /* entries are NUL-separated */
+            if (all[i] == 0)
+                all[i] = ';';
+        if (n > 0)
+            all[n - 1] = 0;
+        st = BF_FAIL(BF_EINVAL, "bars missing from the cache for %lld symbol(s): %s. Fetch them "
+                     "first (barforge fetch --symbols ... --start ... --end ...) or adjust "
+                     "--providers/--start/--end", (long long)total, n > 0 ? all : "");
+    }
+    free(all);
+    return bf_ds_agree(st);
+}
+
+/* ---- pass 1 -------------------------------------------------------------------- */
+
+/* merge sorted unique b into sorted unique *a */
+static bf_status merge_times(int64_t **a, int64_t *na, int64_t *cap, int64_t **scratch,
+                             int64_t *scap, const int64_t *b, int64_t nb)
+{
+    if (nb == 0)
+        return BF_OK;
+    int64_t need = *na + nb;
+    if (*scap < need) {
+        int64_t c = need * 2;
+        int64_t *s = realloc(*scratch, (size_t)c * sizeof *s);
+        BF_CHECK_ALLOC(s, (size_t)c * sizeof *s);
+        *scratch = s;
+        *scap = c;
+    }
+    int64_t i = 0, j = 0, k = 0, *o = *scratch;
+    const int64_t *x = *a;
+    while (i < *na || j < nb) {
+        int64_t v;
+        if (j >= nb || (i < *na && x[i] < b[j]))
+            v = x[i++];
+        else if (i >= *na || b[j] < x[i])
+            v = b[j++];
+        else {
+            v = x[i++];
+            j++;
+        }
+        o[k++] = v;
+    }
+    int64_t *t = *a;
+    int64_t tc = *cap;
+    *a = *scratch;
+    *cap = *scap;
+    *scratch = t;
+    *scap = tc;
+    *na = k;
+    return BF_OK;
+}
+
+static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
+{
+    int64_t nloc = p->hi - p->lo;
+    m->rec = calloc((size_t)(nloc ? nloc : 1), sizeof *m->rec);
+    BF_CHECK_ALLOC(m->rec, (size_t)nloc * sizeof *m->rec);
+    snprintf(m->spill_path, sizeof m->spill_path, "%s/.rank%d.ts", m->tmpdir, bf_mpi_rank());
+    FILE *spill = fopen(m->spill_path, "wb");
+    if (!spill)
+        return bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot create '%s'", m->spill_path);
+    int64_t *scratch = NULL, scap = 0, tcap = 0;
+    char *miss = NULL;
+    int64_t mlen = 0, mcap = 0, nmiss = 0, off = 0;
+    bf_sym_rows w;
+    memset(&w, 0, sizeof w);
+    bf_status st = BF_OK;
+    bf_progress prog;
+    bf_progress_start(&prog, "features (pass 1)", nloc);
+    for (int64_t s = p->lo; s < p->hi && st == BF_OK; s++) {
+        bf_sym_rec *r = &m->rec[s - p->lo];
+        char mtext[1200];
+        st = bf_ds_load_symbol(o, p->syms[s], o->start, o->end, &w, mtext, sizeof mtext,
+                               m->stage);
+        if (st == BF_ENOTFOUND && mtext[0]) {
+            bf_clear_error();
+            st = BF_OK;
+            size_t l = strlen(mtext) + 1;
+            if (mlen + (int64_t)l + 1 > mcap && mlen < (1 << 16)) {
+                int64_t c = (mcap + (int64_t)l) * 2;
+                char *nb = realloc(miss, (size_t)c);
+                if (!nb) {
+                    st = BF_FAIL(BF_ENOMEM, "out of memory listing missing symbols");
+                    break;
+                }
+                miss = nb;
+                mcap = c;
+            }
+            if (mlen + (int64_t)l <= mcap) {
+                memcpy(miss + mlen, mtext, l);
+                mlen += (int64_t)l;
+            }
+            nmiss++;
+            continue;
+        }
+        if (st != BF_OK)
+            break;
+        r->provider = w.provider;
+        r->n_rows = w.rows.n;
+        r->spill_off = off;
+        r->first_bar_ts = w.first_bar_ts;
+        r->last_bar_ts = w.last_bar_ts;
+        if (w.rows.n) {
+            r->first_ts = w.rows.ts_end[0];
+            r->last_ts = w.rows.ts_end[w.rows.n - 1];
+        }
+        bf_build_count_drops(&m->drops, &w);
+        if (w.rows.n && fwrite(w.rows.ts_end, sizeof(int64_t), (size_t)w.rows.n, spill) !=
+                            (size_t)w.rows.n) {
+            st = BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
+            break;
+        }
+        off += w.rows.n;
+        st = merge_times(&m->times, &m->ntimes, &tcap, &scratch, &scap, w.rows.ts_end, w.rows.n);
+        if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL)
+            bf_sampler_offer_symbol(&m->smp, (int32_t)s, w.rows.X, w.rows.ts_end, w.rows.n);
+        bf_progress_update(&prog, s - p->lo + 1);
+    }
+    bf_progress_end(&prog);
+    bf_sym_rows_free(&w);
+    free(scratch);
+    if (fclose(spill) != 0 && st == BF_OK)
+        st = BF_FAIL(BF_EIO, "cannot close '%s' (disk full?)", m->spill_path);
+    st = bf_ds_agree(st);
+    if (st == BF_OK)
+        st = report_missing(miss, mlen, nmiss);
+    free(miss);
+    return st;
+}
+
+/* ---- boundaries and counts -------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bf_status boundaries(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
+{
+    int64_t *all = NULL, n = 0, b[3] = {0, 0, 0};
+    bf_status st = bf_ds_gather_i64(m->times, m->ntimes, 0, &all, &n);
+    if (st == BF_OK && bf_mpi_rank() == 0) {
+        qsort(all, (size_t)n, sizeof *all, cmp_i64);
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (k == 0 || all[k - 1] != all[i])
+                all[k++] = all[i];
+        bf_split_spec sp = o->split;
+        sp.purge_bars = p->purge;
+        st = bf_split_boundaries(&sp, all, k, &b[0], &b[1]);
+        b[2] = k;
+    }
+    free(all);
+    st = bf_ds_agree(st);
+    if (st == BF_OK)
+        st = bf_ds_bcast_i64(b, 3, 0);
+    m->val_start = b[0];
+    m->test_start = b[1];
+    m->n_times = b[2];
+    return st;
+}
+
+static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
+{
+    FILE *f = fopen(m->spill_path, "rb");
+    if (!f)
+        return bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot reopen '%s'", m->spill_path);
+    int64_t cap = 0, *ts = NULL;
+    int8_t *split = NULL;
+    bf_status st = BF_OK;
+    for (int64_t s = p->lo; s < p->hi && st == BF_OK; s++) {
+        bf_sym_rec *r = &m->rec[s - p->lo];
+        if (r->n_rows > cap) {
+            cap = r->n_rows * 2;
+            int64_t *t2 = realloc(ts, (size_t)cap * sizeof *ts);
+            int8_t *s2 = realloc(split, (size_t)cap);
+            if (t2)
+                ts = t2;
+            if (s2)
+                split = s2;
+            if (!t2 || !s2) {
+                st = BF_FAIL(BF_ENOMEM, "out of memory for %lld row times", (long long)cap);
+                break;
+            }
+        }
+        if (r->n_rows && fread(ts, sizeof *ts, (size_t)r->n_rows, f) != (size_t)r->n_rows) {
+            st = BF_FAIL(BF_EIO, "short read from '%s'", m->spill_path);
+            break;
+        }
+        bf_split_assign(ts, r->n_rows, m->val_start, m->test_start, p->purge, split);
+        st = bf_build_set_counts(o, r, split, &m->drops);
+    }
+    fclose(f);
+    free(ts);
+    free(split);
+    unlink(m->spill_path);
+    st = bf_ds_agree(st);
+    if (st != BF_OK)
+        return st;
+    for (int k = 0; k < 3; k++)
+        m->rank_rows[k] = 0;
+    for (int64_t s = p->lo; s < p->hi; s++)
+        for (int k = 0; k < 3; k++)
+            m->rank_rows[k] += m->rec[s - p->lo].cnt[k];
+    for (int k = 0; k < 3; k++) {
+        BF_TRY(bf_exscan_i64(m->rank_rows[k], &m->offset[k]));
+        m->total[k] = m->rank_rows[k];
+    }
+    BF_TRY(bf_allreduce_sum_i64(m->total, 3));
+    int val_optional = !o->split.val_start && !o->split.test_start && o->split.val_frac == 0;
+    if (m->total[0] == 0 || m->total[2] == 0 || (m->total[1] == 0 && !val_optional))
+        return BF_FAIL(BF_EINVAL, "too few rows for the requested split: train %lld, val %lld, "
+                       "test %lld rows after purging %d rows per symbol at each boundary (%lld "
+                       "distinct row times). Use a longer --start/--end range, more symbols, a "
+                       "smaller --seq-len/--max-horizon, or other split fractions/dates",
+                       (long long)m->total[0], (long long)m->total[1], (long long)m->total[2],
+                       p->purge, (long long)m->n_times);
+    return BF_OK;
+}
+
+bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
+{
+    memset(res, 0, sizeof *res);
+    double t0 = bf_now();
+    bf_build_plan p;
+    bf_status st = bf_ds_agree(bf_build_validate(o, &p));
+    if (st != BF_OK)
+        return st;
+    bf_master_state m;
+    memset(&m, 0, sizeof m);
+    st = bf_build_make_tmpdir(o, &m);
+    if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL)
+        st = bf_sampler_init(&m.smp, o->global_sample_rows ? o->global_sample_rows : 500000, p.F);
+    st = bf_ds_agree(st);
+    if (st == BF_OK)
+        st = pass1(o, &p, &m);
+    double ts0 = bf_now();
+    if (st == BF_OK)
+        st = boundaries(o, &p, &m);
+    if (st == BF_OK)
+        st = bf_ds_agree(count_rows(o, &p, &m));
+    m.stage[BF_STAGE_SPLIT] += bf_now() - ts0;
+    if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL) {
+        double t1 = bf_now();
+        st = bf_ds_agree(bf_global_scaler_fit(&p, &m));
+        m.stage[BF_STAGE_SCALE] += bf_now() - t1;
+    }
+    if (st == BF_OK)
+        st = bf_build_pass2(o, &p, &m);
+    if (st == BF_OK)
+        st = bf_build_write_side_files(o, &p, &m);
+    if (st == BF_OK)
+        st = bf_build_publish(o, &p, &m, res);
+    if (st != BF_OK && m.tmpdir[0]) {
+        bf_barrier();
+        if (bf_mpi_rank() == 0)
+            bf_ds_rmtree(m.tmpdir);
+    }
+    if (st == BF_OK)
+        st = bf_build_finish_result(&p, &m, res, t0);
+    bf_master_state_free(&m);
+    bf_build_plan_free(&p);
+    return st;
+}

@@ -1,0 +1,472 @@
+#define _GNU_SOURCE
+/* dataset_io.c - see dataset_io.h. */
+#include "core/feat/dataset_io.h"
+
+#include "core/base/fsutil.h"
+#include "core/base/h5.h"
+#include "core/base/log.h"
+#include "core/base/timeutil.h"
+#include "core/data/cache.h"
+#include "dist/mpi_env.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <math.h>
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- collectives ------------------------------------------------------------ */
+
+bf_status bf_ds_agree(bf_status local)
+{
+    if (bf_mpi_size() == 1)
+        return local;
+    int mine = local != BF_OK ? bf_mpi_rank() : INT_MAX, first = INT_MAX;
+    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return BF_FAIL(BF_EMPI, "MPI_Allreduce failed while agreeing on a status");
+    if (first == INT_MAX)
+        return BF_OK;
+    struct {
+        int st;
+        char msg[1800];
+    } m;
+    memset(&m, 0, sizeof m);
+    if (bf_mpi_rank() == first) {
+        m.st = (int)local;
+        snprintf(m.msg, sizeof m.msg, "%s", bf_last_error());
+    }
+    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return BF_FAIL(BF_EMPI, "MPI_Bcast failed while agreeing on a status");
+    if (bf_mpi_rank() == first)
+        return local;
+    return BF_FAIL((bf_status)m.st, "rank %d failed: %s", first, m.msg);
+}
+
+static bf_status gather(const void *v, int64_t n, MPI_Datatype t, size_t esz, int root,
+                        void **out, int64_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    int size = bf_mpi_size(), rank = bf_mpi_rank();
+    if (n > INT_MAX)
+        return BF_FAIL(BF_EINVAL, "gather of %lld elements exceeds MPI's int counts", (long long)n);
+    if (size == 1) {
+        void *buf = malloc(n ? (size_t)n * esz : 1);
+        BF_CHECK_ALLOC(buf, n * esz);
+        if (n)
+            memcpy(buf, v, (size_t)n * esz);
+        *out = buf;
+        *nout = n;
+        return BF_OK;
+    }
+    int cnt = (int)n;
+    int *counts = rank == root ? calloc((size_t)size, sizeof *counts) : NULL;
+    int *displs = rank == root ? calloc((size_t)size, sizeof *displs) : NULL;
+    if (rank == root && (!counts || !displs)) {
+        free(counts);
+        free(displs);
+        return BF_FAIL(BF_ENOMEM, "out of memory for gather counts");
+    }
+    if (MPI_Gather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, root, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        free(counts);
+        free(displs);
+        return BF_FAIL(BF_EMPI, "MPI_Gather of counts failed");
+    }
+    void *buf = NULL;
+    int64_t total = 0;
+    if (rank == root) {
+        for (int r = 0; r < size; r++) {
+            if (total > INT_MAX) {
+                free(counts);
+                free(displs);
+                return BF_FAIL(BF_EINVAL, "gather of %lld elements exceeds MPI's int counts",
+                               (long long)total);
+            }
+            displs[r] = (int)total;
+            total += counts[r];
+        }
+        buf = malloc(total ? (size_t)total * esz : 1);
+        if (!buf) {
+            free(counts);
+            free(displs);
+            return BF_FAIL(BF_ENOMEM, "out of memory gathering %lld elements", (long long)total);
+        }
+    }
+    int rc = MPI_Gatherv(v, cnt, t, buf, counts, displs, t, root, MPI_COMM_WORLD);
+    free(counts);
+    free(displs);
+    if (rc != MPI_SUCCESS) {
+        free(buf);
+        return BF_FAIL(BF_EMPI, "MPI_Gatherv failed");
+    }
+    *out = buf;
+    *nout = total;
+    return BF_OK;
+}
+
+bf_status bf_ds_gather_i64(const int64_t *v, int64_t n, int root, int64_t **out, int64_t *nout)
+{
+    void *p;
+    bf_status st = gather(v, n, MPI_INT64_T, sizeof(int64_t), root, &p, nout);
+    *out = p;
+    return st;
+}
+
+bf_status bf_ds_gather_bytes(const void *v, int64_t n, int root, char **out, int64_t *nout)
+{
+    void *p;
+    bf_status st = gather(v, n, MPI_BYTE, 1, root, &p, nout);
+    *out = p;
+    return st;
+}
+
+bf_status bf_ds_bcast_i64(int64_t *v, int64_t n, int root)
+{
+    if (bf_mpi_size() == 1)
+        return BF_OK;
+    return bf_bcast_bytes(v, n * (int64_t)sizeof *v, root);
+}
+
+/* ---- one symbol -------------------------------------------------------------- */
+
+void bf_sym_rows_free(bf_sym_rows *w)
+{
+    bf_feat_rows_free(&w->rows);
+    memset(w, 0, sizeof *w);
+}
+
+void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w)
+{
+    d->bars_nonfinite += w->clean.nonfinite;
+    d->bars_nonpositive += w->clean.nonpositive_price;
+    d->bars_negative_volume += w->clean.negative_volume;
+    d->bars_duplicate_ts += w->clean.duplicate_ts;
+    d->bars_hl_inconsistent += w->clean.hl_inconsistent;
+    d->rows_warmup += w->warmup;
+    d->rows_no_label += w->no_label;
+    d->rows_nonfinite += w->nonfinite + w->rows.n_nonfinite;
+}
+
+/* Text for the parts of [a, b) not covered by the sorted-or-not ranges. */
+static int uncovered(const int64_t *rg, int nr, int64_t a, int64_t b, char *out, size_t n)
+{
+    int64_t cur = a;
+    int gaps = 0;
+    size_t len = strlen(out);
+    while (cur < b) {
+        /* the covered range containing cur, if any, else the next start */
+        int64_t next_start = b, covered_end = -1;
+        for (int i = 0; i < nr; i++) {
+            int64_t s = rg[2 * i], e = rg[2 * i + 1];
+            if (s <= cur && cur < e && e > covered_end)
+                covered_end = e;
+            if (s > cur && s < next_start)
+                next_start = s;
+        }
+        if (covered_end > cur) {
+            cur = covered_end;
+            continue;
+        }
+        char d0[24], d1[24];
+        bf_time_format(cur, d0, sizeof d0);
+        bf_time_format(next_start, d1, sizeof d1);
+        if (len < n)
+            len += (size_t)snprintf(out + len, n - len, "%s%s..%s", gaps ? ", " : "", d0, d1);
+        gaps++;
+        cur = next_start;
+    }
+    return gaps;
+}
+
+static void compact(bf_sym_rows *w)
+{
+    bf_feat_rows *r = &w->rows;
+    int F = r->F, H = r->H;
+    int64_t k = 0, first_valid = -1;
+    for (int64_t i = 0; i < r->n; i++) {
+        if (!r->valid[i]) {
+            if (first_valid < 0)
+                w->warmup++;
+            else
+                w->no_label++;
+            continue;
+        }
+        if (first_valid < 0)
+            first_valid = i;
+        const float *x = r->X + i * F, *y = r->y + i * H;
+        int ok = 1;
+        for (int j = 0; j < F && ok; j++)
+            ok = isfinite(x[j]);
+        for (int j = 0; j < H && ok; j++)
+            ok = isfinite(y[j]);
+        if (!ok) {
+            w->nonfinite++;
+            continue;
+        }
+        if (k != i) {
+            memmove(r->X + k * F, x, (size_t)F * sizeof *x);
+            memmove(r->y + k * H, y, (size_t)H * sizeof *y);
+            r->ts_end[k] = r->ts_end[i];
+        }
+        r->valid[k] = 1;
+        k++;
+    }
+    r->n = k;
+}
+
+bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
+                            bf_sym_rows *w, char *missing, size_t missing_n, double *stage_s)
+{
+    /* keep w->rows: features.c reuses its memory across symbols */
+    bf_feat_rows keep = w->rows;
+    memset(w, 0, sizeof *w);
+    w->rows = keep;
+    w->provider = -1;
+    if (missing && missing_n)
+        missing[0] = 0;
+    int base = o->spec.interval_s[0];
+    double t0 = bf_now();
+    int which = -1;
+    bf_status st = bf_cache_find(o->cache_dir, o->providers, o->n_providers, base, sym, &which);
+    if (st == BF_ENOTFOUND) {
+        if (missing) {
+            size_t len = (size_t)snprintf(missing, missing_n, "%s (no %s cache under %s for",
+                                          sym, bf_interval_name(base), o->cache_dir);
+            for (int i = 0; i < o->n_providers && len < missing_n; i++)
+                len += (size_t)snprintf(missing + len, missing_n - len, "%s%s", i ? "," : " ",
+                                        o->providers[i]);
+            if (len < missing_n)
+                snprintf(missing + len, missing_n - len, ")");
+        }
+        return BF_ENOTFOUND;
+    }
+    BF_TRY(st);
+    w->provider = which;
+    if (start || end) {
+        int64_t *rg = NULL;
+        int nr = 0;
+        BF_TRY(bf_cache_covered(o->cache_dir, o->providers[which], base, sym, &rg, &nr));
+        int64_t a = start, b = end;
+        if (!a || !b) { /* one side open: the cache's extent bounds it */
+            int64_t lo = INT64_MAX, hi = INT64_MIN;
+            for (int i = 0; i < nr; i++) {
+                lo = rg[2 * i] < lo ? rg[2 * i] : lo;
+                hi = rg[2 * i + 1] > hi ? rg[2 * i + 1] : hi;
+            }
+            if (!a)
+                a = nr ? lo : b;
+            if (!b)
+                b = nr ? hi : a;
+        }
+        char gaps[1024] = "";
+        int ng = uncovered(rg, nr, a, b, gaps, sizeof gaps);
+        free(rg);
+        if (ng > 0) {
+            if (missing)
+                snprintf(missing, missing_n, "%s (%s: %s not cached)", sym, o->providers[which],
+                         gaps);
+            return BF_ENOTFOUND;
+        }
+    }
+    bf_bars b;
+    bf_bars_init(&b, sym, base);
+    st = bf_cache_read(o->cache_dir, o->providers[which], base, sym, &b);
+    if (st == BF_OK && (start || end)) {
+        bf_bars s;
+        bf_bars_init(&s, sym, base);
+        st = bf_bars_slice(&b, start ? start : INT64_MIN, end ? end : INT64_MAX, &s);
+        bf_bars_free(&b);
+        b = s;
+    }
+    double t1 = bf_now();
+    if (st == BF_OK)
+        st = bf_bars_clean(&b, &w->clean);
+    double t2 = bf_now();
+    if (st == BF_OK) {
+        w->n_bars = b.n;
+        w->first_bar_ts = b.n ? b.ts[0] : 0;
+        w->last_bar_ts = b.n ? b.ts[b.n - 1] : 0;
+        st = bf_feat_build_symbol(&o->spec, &b, &w->rows);
+        if (st == BF_OK)
+            compact(w);
+    }
+    double t3 = bf_now();
+    bf_bars_free(&b);
+    if (stage_s) {
+        stage_s[BF_STAGE_READ] += t1 - t0;
+        stage_s[BF_STAGE_CLEAN] += t2 - t1;
+        stage_s[BF_STAGE_FEATURES] += t3 - t2;
+    }
+    if (st != BF_OK) {
+        w->rows.n = 0;
+        return bf_fail_context(st, "symbol %s", sym);
+    }
+    return BF_OK;
+}
+
+/* ---- split files -------------------------------------------------------------- */
+
+bf_status bf_splitfile_create(bf_split_file *sf, const char *path, int parallel, int64_t total,
+                              int F, int H, int compress)
+{
+    memset(sf, 0, sizeof *sf);
+    sf->f = -1;
+    sf->parallel = parallel;
+    sf->F = F;
+    sf->H = H;
+    sf->total = total;
+    BF_TRY(parallel ? bf_h5_create_parallel(path, &sf->f) : bf_h5_create(path, &sf->f));
+    int c = parallel ? 0 : compress;
+    BF_TRY(bf_h5_create_dataset(sf->f, "X", BF_H5_F32, total, F, 0, c));
+    BF_TRY(bf_h5_create_dataset(sf->f, "y", BF_H5_F32, total, H, 0, c));
+    BF_TRY(bf_h5_create_dataset(sf->f, "sym_id", BF_H5_I32, total, 1, 0, c));
+    BF_TRY(bf_h5_create_dataset(sf->f, "ts", BF_H5_I64, total, 1, 0, c));
+    return BF_OK;
+}
+
+bf_status bf_splitfile_write(bf_split_file *sf, int64_t row0, int64_t n, const float *X,
+                             const float *y, const int32_t *sym, const int64_t *ts)
+{
+    int coll = sf->parallel;
+    BF_TRY(bf_h5_write_rows(sf->f, "X", BF_H5_F32, row0, n, sf->F, X, coll));
+    BF_TRY(bf_h5_write_rows(sf->f, "y", BF_H5_F32, row0, n, sf->H, y, coll));
+    BF_TRY(bf_h5_write_rows(sf->f, "sym_id", BF_H5_I32, row0, n, 1, sym, coll));
+    BF_TRY(bf_h5_write_rows(sf->f, "ts", BF_H5_I64, row0, n, 1, ts, coll));
+    return BF_OK;
+}
+
+bf_status bf_splitfile_attrs(bf_split_file *sf, const char *split, const bf_feat_spec *spec,
+                             int target_index, int n_symbols)
+{
+    int F = bf_feat_count(spec);
+    size_t cap = (size_t)F * (BF_FEAT_NAME_MAX + 1) + 1;
+    char *names = malloc(cap);
+    BF_CHECK_ALLOC(names, cap);
+    size_t len = 0;
+    for (int i = 0; i < F; i++) {
+        char nm[BF_FEAT_NAME_MAX];
+        bf_feat_name(spec, i, nm);
+        len += (size_t)snprintf(names + len, cap - len, "%s%s", i ? "," : "", nm);
+    }
+    char hz[128] = "", iv[128] = "";
+    size_t hl = 0, il = 0;
+    for (int i = 0; i < spec->n_horizons; i++)
+        hl += (size_t)snprintf(hz + hl, sizeof hz - hl, "%s%d", i ? "," : "", spec->horizons[i]);
+    for (int i = 0; i < spec->n_intervals; i++)
+        il += (size_t)snprintf(iv + il, sizeof iv - il, "%s%s", i ? "," : "",
+                               bf_interval_name(spec->interval_s[i]));
+    bf_status st = bf_h5_attr_set_i64(sf->f, "/", "schema_version", BF_DATASET_SCHEMA_VERSION);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/", "split", split);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/", "feature_names", names);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/", "horizons", hz);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/", "intervals", iv);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_i64(sf->f, "/", "target_index", target_index);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_i64(sf->f, "/", "n_symbols", n_symbols);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_i64(sf->f, "/", "rows", sf->total);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/X", "scaled", "robust: (x - median) / iqr, train rows only");
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/y", "units", "log return over the horizon, base bars");
+    if (st == BF_OK)
+        st = bf_h5_attr_set_str(sf->f, "/ts", "units", "UTC seconds, end of the base bar");
+    free(names);
+    return st;
+}
+
+bf_status bf_splitfile_close(bf_split_file *sf)
+{
+    bf_status st = bf_h5_close(sf->f);
+    sf->f = -1;
+    return st;
+}
+
+/* ---- names, directories --------------------------------------------------------- */
+
+void bf_ds_date(int64_t t, char out[16])
+{
+    if (!t)
+        t = (int64_t)time(NULL);
+    bf_date_format(t, out, 16);
+}
+
+void bf_ds_hex32(uint32_t v, char out[9]) { snprintf(out, 9, "%08x", v); }
+
+static int rename_noreplace(const char *from, const char *to)
+{
+#ifdef RENAME_NOREPLACE
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+#endif
+    /* file systems without renameat2 flags: check, then rename (a tiny race
+     * with another build publishing the same name in the same instant) */
+    if (bf_path_exists(to)) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(from, to);
+}
+
+bf_status bf_ds_publish_dir(const char *tmp, const char *parent, const char *base,
+                            bf_status (*prepare)(void *ctx, const char *tmp, const char *name),
+                            void *ctx, char *name, size_t name_n)
+{
+    for (int k = 1; k < 10000; k++) {
+        if (k == 1)
+            snprintf(name, name_n, "%s", base);
+        else
+            snprintf(name, name_n, "%s-%d", base, k);
+        char final[4096];
+        snprintf(final, sizeof final, "%s/%s", parent, name);
+        if (bf_path_exists(final))
+            continue;
+        if (prepare)
+            BF_TRY(prepare(ctx, tmp, name));
+        if (rename_noreplace(tmp, final) == 0)
+            return bf_fsync_dir_of(final);
+        if (errno != EEXIST && errno != ENOTEMPTY)
+            return bf_fail_errno(__FILE__, __LINE__, "rename", "cannot rename '%s' to '%s'", tmp,
+                                 final);
+    }
+    return BF_FAIL(BF_EIO, "no free version name for '%s/%s' after 9999 tries", parent, base);
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(p);
+    return 0;
+}
+
+void bf_ds_rmtree(const char *path)
+{
+    if (path && *path && bf_path_exists(path))
+        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void bf_ds_fault(const char *point)
+{
+    const char *f = getenv("BARFORGE_FAULT");
+    if (f && strcmp(f, point) == 0) {
+        fprintf(stderr, "barforge: BARFORGE_FAULT=%s: killing this process now\n", point);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+}

@@ -1,0 +1,99 @@
+/* dataset_io.h - pieces shared by the master and the delta build (internal to
+ * core/feat/dataset_build.c and delta.c; not a public API).
+ *
+ *  - bf_ds_agree: every rank returns the same status and message, so a
+ *    failure on one rank never leaves the others in a collective.
+ *  - per-symbol loading: cache lookup, read, slice, clean, features, then
+ *    compaction to the rows that will be written (valid and finite).
+ *  - split files: (X, y, sym_id, ts) written by disjoint row ranges, in
+ *    parallel (collective MPI-IO) or serially when compressing on one rank.
+ *  - versioned directories: publish a finished temp directory under a name
+ *    that does not exist yet (rename without replace; -2, -3 suffixes).
+ */
+#ifndef BF_DATASET_IO_H
+#define BF_DATASET_IO_H
+
+#include "core/feat/dataset_build.h"
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- collectives (MPI_COMM_WORLD) ---------------------------------------- */
+
+/* Worst status over ranks; ranks that succeeded re-record the message of the
+ * lowest failing rank, so every rank reports the same error. */
+bf_status bf_ds_agree(bf_status local);
+/* Gather n[r] elements from every rank to root, in rank order (root: *out
+ * malloc'd, *nout total; other ranks: *out NULL). */
+bf_status bf_ds_gather_i64(const int64_t *v, int64_t n, int root, int64_t **out, int64_t *nout);
+bf_status bf_ds_gather_bytes(const void *v, int64_t n, int root, char **out, int64_t *nout);
+bf_status bf_ds_bcast_i64(int64_t *v, int64_t n, int root);
+
+/* ---- one symbol's rows ----------------------------------------------------- */
+
+typedef struct bf_sym_rows {
+    bf_feat_rows rows;       /* compacted: only rows that may be written */
+    int provider;            /* index into opts->providers */
+    int64_t n_bars;          /* after cleaning */
+    int64_t first_bar_ts, last_bar_ts;
+    bf_clean_report clean;
+    int64_t warmup, no_label, nonfinite;
+} bf_sym_rows;
+
+/* Load `sym` from the cache (first provider in the lookup order that has it),
+ * keep bars with start <= ts < end (0 = unbounded), clean, compute features
+ * and compact. BF_ENOTFOUND when no provider has the symbol; *missing then
+ * names what is missing. When the range is bounded and the cache does not
+ * cover [start, end), BF_ENOTFOUND too, and missing names the ranges.
+ * stage_s accumulates read/clean/feature seconds. w must be zeroed before
+ * the first call; its row buffers are reused by later calls. */
+bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
+                            bf_sym_rows *w, char *missing, size_t missing_n, double *stage_s);
+void bf_sym_rows_free(bf_sym_rows *w);
+/* add one symbol's cleaning and row drops to d */
+void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w);
+
+/* ---- split files ------------------------------------------------------------ */
+
+typedef struct bf_split_file {
+    hid_t f;
+    int parallel;
+    int F, H;
+    int64_t total;
+} bf_split_file;
+
+/* Collective when parallel. Creates X (total x F) f32, y (total x H) f32,
+ * sym_id i32, ts i64. */
+bf_status bf_splitfile_create(bf_split_file *sf, const char *path, int parallel, int64_t total,
+                              int F, int H, int compress);
+/* Collective when parallel (every rank calls, n may be 0). */
+bf_status bf_splitfile_write(bf_split_file *sf, int64_t row0, int64_t n, const float *X,
+                             const float *y, const int32_t *sym, const int64_t *ts);
+/* Standard attributes (same values on every rank). */
+bf_status bf_splitfile_attrs(bf_split_file *sf, const char *split, const bf_feat_spec *spec,
+                             int target_index, int n_symbols);
+bf_status bf_splitfile_close(bf_split_file *sf);
+
+/* ---- names, directories ----------------------------------------------------- */
+
+/* "2024-06-01" for t (0 = now) */
+void bf_ds_date(int64_t t, char out[16]);
+/* Rename dir `tmp` to <parent>/<base> or <base>-2, <base>-3 ... whichever
+ * does not exist, never replacing anything. Before each attempt, prepare(ctx,
+ * tmp, name) runs (it writes the name into meta.json). *name receives the
+ * final name. */
+bf_status bf_ds_publish_dir(const char *tmp, const char *parent, const char *base,
+                            bf_status (*prepare)(void *ctx, const char *tmp, const char *name),
+                            void *ctx, char *name, size_t name_n);
+/* Remove a directory tree we created (temp dirs after a failure). */
+void bf_ds_rmtree(const char *path);
+
+/* 8 lowercase hex digits */
+void bf_ds_hex32(uint32_t v, char out[9]);
+
+/* Fault injection for crash tests: when BARFORGE_FAULT equals `point`, the
+ * process kills itself with SIGKILL (no cleanup, like a node dying). */
+void bf_ds_fault(const char *point);
+
+#endif
