@@ -74,6 +74,9 @@ struct bf_model_impl {
     uint8_t *mask_arena;
 };
 
+/* threads.c: 0 until bf_nn_set_threads ran */
+int bf_nn_threads_configured(void);
+
 /* model_layout.c */
 void bf_model_dims(const bf_model_config *cfg, bf_dims *d);
 /* GroupNorm groups used for cnn_hidden H: the largest divisor of H <= 8. */

@@ -1,7 +1,9 @@
-/* threads.c - one thread count for both OpenMP loops and OpenBLAS.
+/* threads.c - the engine's thread count.
  *
- * Debian's OpenBLAS here is the pthread build with its own pool; GEMMs are
- * always called outside OpenMP regions, so the two pools take turns.
+ * All parallelism is OpenMP's; OpenBLAS is kept single-threaded and each
+ * GEMM is split across the OpenMP threads (ops_linear.c). Debian's default
+ * OpenBLAS is the pthread build, whose own pool would otherwise spin and
+ * yield against OpenMP's on every call.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -20,7 +22,7 @@ int bf_nn_set_threads(int n)
     if (n <= 0)
         n = omp_get_num_procs();
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
     g_threads = n;
     return n;
 }
@@ -28,4 +30,9 @@ int bf_nn_set_threads(int n)
 int bf_nn_threads(void)
 {
     return g_threads > 0 ? g_threads : omp_get_max_threads();
+}
+
+int bf_nn_threads_configured(void)
+{
+    return g_threads;
 }

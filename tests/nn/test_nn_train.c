@@ -178,9 +178,9 @@ static float *run_params(const bf_model_config *c, int threads, uint64_t seed, i
 {
     bf_nn_set_threads(threads);
     bf_model m;
-    if (bf_model_init(&m, c, 32, seed) != BF_OK)
+    if (bf_model_init(&m, c, 64, seed) != BF_OK)
         return NULL;
-    batch b = make_batch(c, 32, 9);
+    batch b = make_batch(c, 64, 9);
     train_steps(&m, &b, 3, NULL, NULL);
     free_batch(&b);
     float *p = malloc((size_t)m.n_params * sizeof(float));
@@ -194,6 +194,7 @@ static void test_reproducible(void)
 {
     bf_model_config c;
     small_cfg(&c, BF_ARCH_PATCHTST, BF_MIXER_IVAR);
+    c.cnn_hidden = 32; /* big enough that GEMMs are split across threads */
     c.dropout = 0.2f;
     c.cnn_dropout = 0.2f;
     int64_t n = 0;
