@@ -2,11 +2,9 @@
  * over channel-last rows) through OpenBLAS sgemm, plus the deterministic
  * column sum used for every bias gradient.
  *
- * OpenBLAS runs single-threaded (threads.c); each GEMM is split here into
- * row blocks, one single-threaded sgemm per OpenMP thread. One thread pool
- * instead of two avoids the two pools spinning against each other on few
- * cores, and a C element's sum runs over the full K in OpenBLAS's fixed
- * order whatever the split, so results do not depend on the thread count.
+ * OpenBLAS runs single-threaded (threads.c); each GEMM is cut here into
+ * fixed tiles shared among the OpenMP threads. One thread pool instead of
+ * two avoids the pools spinning against each other on few cores.
  *
  * Column sums run in parallel over blocks of columns, each block summing its
  * rows in order in double: the result does not depend on the thread count.
@@ -17,28 +15,28 @@
 #include <omp.h>
 #include <string.h>
 
-/* C (M,N) = op(A) . op(B) + beta C, split over blocks of M (the rows of C).
- * A row block of C needs the matching rows of op(A): for a transposed A
- * those are columns of A, reached by offsetting the pointer. */
-static void gemm_split(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A,
-                       int lda, const float *B, int ldb, float beta, float *C, int ldc)
+/* C (M,N) = op(A) . op(B) + beta C as fixed bm x bn tiles, one
+ * single-threaded sgemm per tile, tiles shared among the OpenMP threads.
+ * The tiles depend only on the shapes, never on the thread count, so each
+ * element is computed by the same call at any thread count (OpenBLAS picks
+ * kernels by shape, so a thread-dependent split would change the rounding). */
+static void gemm_tiled(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc, int bm,
+                       int bn)
 {
-    int nth = omp_get_max_threads();
-    /* small problems: one call, no fork */
-    if (nth == 1 || (double)M * N * K < 2e5 || M < 32) {
+    if ((double)M * N * K < 2e5 || (M <= bm && N <= bn)) {
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-#pragma omp parallel
-    {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int per = ((M + n - 1) / n + 15) & ~15;
-        int m0 = t * per, m1 = m0 + per < M ? m0 + per : M;
-        if (m0 < m1) {
-            const float *a = ta == CblasNoTrans ? A + (size_t)m0 * lda : A + m0;
-            cblas_sgemm(CblasRowMajor, ta, tb, m1 - m0, N, K, 1.0f, a, lda, B, ldb, beta,
-                        C + (size_t)m0 * ldc, ldc);
-        }
+    int tm = (M + bm - 1) / bm, tn = (N + bn - 1) / bn;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < tm * tn; t++) {
+        int m0 = (t / tn) * bm, n0 = (t % tn) * bn;
+        int mm = M - m0 < bm ? M - m0 : bm, nn = N - n0 < bn ? N - n0 : bn;
+        const float *a = ta == CblasNoTrans ? A + (size_t)m0 * lda : A + m0;
+        const float *b = tb == CblasNoTrans ? B + n0 : B + (size_t)n0 * ldb;
+        cblas_sgemm(CblasRowMajor, ta, tb, mm, nn, K, 1.0f, a, lda, b, ldb, beta,
+                    C + (size_t)m0 * ldc + n0, ldc);
     }
 }
 
@@ -52,7 +50,7 @@ void bf_linear_forward(float *out, const float *in, const float *w, const float 
             memcpy(out + (size_t)n * O, b, (size_t)O * sizeof(float));
         beta = 1.0f;
     }
-    gemm_split(CblasNoTrans, CblasTrans, N, O, In, in, In, w, In, beta, out, O);
+    gemm_tiled(CblasNoTrans, CblasTrans, N, O, In, in, In, w, In, beta, out, O, 256, O);
 }
 
 void bf_colsum_add(float *dst, const float *src, int N, int W)
@@ -77,10 +75,10 @@ void bf_linear_backward(float *din, float *dw, float *db, const float *dout, con
                         const float *w, int N, int In, int O, int accum)
 {
     if (din)
-        gemm_split(CblasNoTrans, CblasNoTrans, N, In, O, dout, O, w, In, accum ? 1.0f : 0.0f, din,
-                   In);
+        gemm_tiled(CblasNoTrans, CblasNoTrans, N, In, O, dout, O, w, In, accum ? 1.0f : 0.0f, din,
+                   In, 256, In);
     if (dw)
-        gemm_split(CblasTrans, CblasNoTrans, O, In, N, dout, O, in, In, 1.0f, dw, In);
+        gemm_tiled(CblasTrans, CblasNoTrans, O, In, N, dout, O, in, In, 1.0f, dw, In, 64, 64);
     if (db)
         bf_colsum_add(db, dout, N, O);
 }
