@@ -131,14 +131,23 @@ static bf_status report_missing(const char *text, int64_t len, int64_t nmiss)
     int64_t n = 0;
     bf_status st = bf_ds_gather_bytes(text, len, 0, &all, &n);
     if (st == BF_OK && bf_mpi_rank() == 0) {
-        for (int64_t i = 0; i + 1 < n; i++) /* entries are NUL-separated */
-            if (all[i] == 0)
-                all[i] = ';';
+        /* entries are NUL-separated: show the first few, one per line */
+        int shown = 0;
+        int64_t i = 0, cut = n;
+        for (; i < n && shown < 10; i++)
+            if (all[i] == 0) {
+                shown++;
+                cut = i;
+                all[i] = '\n';
+            }
         if (n > 0)
-            all[n - 1] = 0;
-        st = BF_FAIL(BF_EINVAL, "bars missing from the cache for %lld symbol(s): %s. Fetch them "
-                     "first (barforge fetch --symbols ... --start ... --end ...) or adjust "
-                     "--providers/--start/--end", (long long)total, n > 0 ? all : "");
+            all[cut < n ? cut : n - 1] = 0;
+        char more[64] = "";
+        if (total > shown)
+            snprintf(more, sizeof more, "\n... and %lld more", (long long)(total - shown));
+        st = BF_FAIL(BF_EINVAL, "bars missing from the cache for %lld symbol(s):\n%s%s\nFetch "
+                     "them first (barforge fetch --symbols ... --start ... --end ...) or adjust "
+                     "--providers/--start/--end", (long long)total, n > 0 ? all : "", more);
     }
     free(all);
     return bf_ds_agree(st);
