@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/base/rng.h"
+#include "core/nn/fastmath.h"
 
 void bf_glu_forward(float *out, const float *in, int N, int H)
 {
@@ -18,8 +19,13 @@ void bf_glu_forward(float *out, const float *in, int N, int H)
     for (int n = 0; n < N; n++) {
         const float *a = in + (size_t)n * 2 * H, *g = a + H;
         float *o = out + (size_t)n * H;
-        for (int c = 0; c < H; c++)
-            o[c] = a[c] / (1.0f + expf(-g[c]));
+        int c = 0;
+        for (; c + 4 <= H; c += 4) {
+            bf_v4sf s = 1.0f / (1.0f + bf_expf4(-bf_v4_load(g + c)));
+            bf_v4_store(o + c, bf_v4_load(a + c) * s);
+        }
+        for (; c < H; c++)
+            o[c] = a[c] * (1.0f / (1.0f + bf_expf(-g[c])));
     }
 }
 
@@ -30,8 +36,15 @@ void bf_glu_backward(float *din, const float *dout, const float *in, int N, int 
         const float *a = in + (size_t)n * 2 * H, *g = a + H;
         const float *d = dout + (size_t)n * H;
         float *da = din + (size_t)n * 2 * H, *dg = da + H;
-        for (int c = 0; c < H; c++) {
-            float s = 1.0f / (1.0f + expf(-g[c]));
+        int c = 0;
+        for (; c + 4 <= H; c += 4) {
+            bf_v4sf s = 1.0f / (1.0f + bf_expf4(-bf_v4_load(g + c)));
+            bf_v4sf dv = bf_v4_load(d + c);
+            bf_v4_store(da + c, dv * s);
+            bf_v4_store(dg + c, dv * bf_v4_load(a + c) * s * (1.0f - s));
+        }
+        for (; c < H; c++) {
+            float s = 1.0f / (1.0f + bf_expf(-g[c]));
             da[c] = d[c] * s;
             dg[c] = d[c] * a[c] * s * (1.0f - s);
         }
@@ -40,37 +53,56 @@ void bf_glu_backward(float *din, const float *dout, const float *in, int N, int 
 
 #define BF_INV_SQRT2 0.70710678118654752f
 #define BF_INV_SQRT2PI 0.39894228040143268f
+#define BF_ELEM_BLOCK 4096 /* elements per parallel chunk (multiple of 4) */
 
 void bf_gelu_forward(float *out, const float *in, size_t n)
 {
+    size_t nblk = (n + BF_ELEM_BLOCK - 1) / BF_ELEM_BLOCK;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * BF_INV_SQRT2));
+    for (size_t blk = 0; blk < nblk; blk++) {
+        size_t i = blk * BF_ELEM_BLOCK, end = i + BF_ELEM_BLOCK < n ? i + BF_ELEM_BLOCK : n;
+        for (; i + 4 <= end; i += 4) {
+            bf_v4sf x = bf_v4_load(in + i);
+            bf_v4_store(out + i, 0.5f * x * (1.0f + bf_erff4(x * BF_INV_SQRT2)));
+        }
+        for (; i < end; i++) {
+            float x = in[i];
+            out[i] = 0.5f * x * (1.0f + bf_erff(x * BF_INV_SQRT2));
+        }
     }
 }
 
 void bf_gelu_backward(float *din, const float *dout, const float *in, size_t n)
 {
+    size_t nblk = (n + BF_ELEM_BLOCK - 1) / BF_ELEM_BLOCK;
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        float cdf = 0.5f * (1.0f + erff(x * BF_INV_SQRT2));
-        float pdf = BF_INV_SQRT2PI * expf(-0.5f * x * x);
-        din[i] = dout[i] * (cdf + x * pdf);
+    for (size_t blk = 0; blk < nblk; blk++) {
+        size_t i = blk * BF_ELEM_BLOCK, end = i + BF_ELEM_BLOCK < n ? i + BF_ELEM_BLOCK : n;
+        for (; i + 4 <= end; i += 4) {
+            bf_v4sf x = bf_v4_load(in + i);
+            bf_v4sf cdf = 0.5f * (1.0f + bf_erff4(x * BF_INV_SQRT2));
+            bf_v4sf pdf = BF_INV_SQRT2PI * bf_expf4(-0.5f * x * x);
+            bf_v4_store(din + i, bf_v4_load(dout + i) * (cdf + x * pdf));
+        }
+        for (; i < end; i++) {
+            float x = in[i];
+            float cdf = 0.5f * (1.0f + bf_erff(x * BF_INV_SQRT2));
+            float pdf = BF_INV_SQRT2PI * bf_expf(-0.5f * x * x);
+            din[i] = dout[i] * (cdf + x * pdf);
+        }
     }
 }
 
 void bf_add_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
 
 void bf_add_inplace(float *dst, const float *src, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++)
         dst[i] += src[i];
 }
@@ -110,7 +142,7 @@ void bf_dropout_backward(float *din, const float *dout, const uint8_t *mask, siz
         return;
     }
     const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++)
         din[i] = mask[i] ? dout[i] * scale : 0.0f;
 }

@@ -19,6 +19,7 @@
 
 #include "base/test_util.h"
 #include "core/base/rng.h"
+#include "core/nn/fastmath.h"
 #include "core/nn/model.h"
 #include "core/nn/ops.h"
 
@@ -320,9 +321,37 @@ static void model_check(bf_arch arch, bf_mixer mixer)
     bf_model_free(&m);
 }
 
+/* the vectorizable expf/erff against libm (accuracy claimed in fastmath.h) */
+static void fastmath_check(void)
+{
+    double we = 0.0, wf = 0.0;
+    int lane_bad = 0;
+    for (int i = -300000; i <= 300000; i++) {
+        float x = i * 1e-4f;
+        double e = exp((double)x), re = fabs(bf_expf(x) - e) / e;
+        double f = fabs(bf_erff(x) - erf((double)x));
+        we = fmax(we, re);
+        wf = fmax(wf, f);
+        /* the 4-wide forms compute the same numbers lane by lane */
+        float xs[4], e8[4], f8[4];
+        for (int k = 0; k < 4; k++)
+            xs[k] = x + k * 1e-5f;
+        bf_v4_store(e8, bf_expf4(bf_v4_load(xs)));
+        bf_v4_store(f8, bf_erff4(bf_v4_load(xs)));
+        for (int k = 0; k < 4; k++)
+            if (e8[k] != bf_expf(xs[k]) || f8[k] != bf_erff(xs[k]))
+                lane_bad++;
+    }
+    T_CHECK(lane_bad == 0, "%d lanes of bf_expf4/bf_erff4 differ from the scalar forms", lane_bad);
+    printf("fastmath: bf_expf max rel err %.3g, bf_erff max abs err %.3g over [-30, 30]\n", we, wf);
+    T_CHECK(we < 4e-7, "bf_expf relative error %.3g exceeds 4e-7", we);
+    T_CHECK(wf < 6e-7, "bf_erff absolute error %.3g exceeds 6e-7", wf);
+}
+
 int main(void)
 {
     bf_nn_set_threads(2);
+    fastmath_check();
     printf("layer gradient checks (h = 1e-2, float32 ops, double objective):\n");
     layer_checks();
     printf("model gradient checks (MSE loss, dropout on with fixed masks):\n");
