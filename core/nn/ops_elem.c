@@ -2,8 +2,9 @@
  * two regression losses.
  *
  * Dropout masks are Philox draws keyed by the model seed with counter
- * (element/4, layer, step mod 2^32, salt): the same mask for the same
- * (seed, salt, step, layer, element) whatever the thread count or order.
+ * (element/8, layer, step mod 2^32, salt), 16 bits per element: the same
+ * mask for the same (seed, salt, step, layer, element) whatever the thread
+ * count or order. p is applied at 1/65536 resolution.
  */
 #include "core/nn/ops.h"
 
@@ -107,6 +108,28 @@ void bf_add_inplace(float *dst, const float *src, size_t n)
         dst[i] += src[i];
 }
 
+/* Philox4x32-10 exactly as core/base/rng.c, inlined so the compiler can keep
+ * it in registers (the dropout masks are ~10M draws per step). */
+static inline void philox_inline(uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                                 uint32_t out[4])
+{
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t y0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, y2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = y0;
+        c2 = y2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
 void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p,
                         uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer)
 {
@@ -119,15 +142,18 @@ void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, fl
     /* the stream is folded into the key as bf_rng_* do, so dropout never
      * shares draws with initialization or shuffling */
     const uint64_t key = seed ^ ((uint64_t)BF_RNG_STREAM_DROPOUT * 0x9E3779B97F4A7C15ull);
-    const uint32_t thresh = (uint32_t)((double)p * 16777216.0); /* keep if u24 >= p 2^24 */
-    size_t ngrp = (n + 3) / 4;
+    /* 16 bits per element, 8 elements per Philox call: keep iff u16 >= p 2^16 */
+    const uint32_t thresh = (uint32_t)((double)p * 65536.0);
+    size_t ngrp = (n + 7) / 8;
 #pragma omp parallel for schedule(static)
     for (size_t g = 0; g < ngrp; g++) {
         uint32_t r[4];
-        bf_philox4x32(key, (uint32_t)g, layer, (uint32_t)step, salt, r);
-        size_t i0 = g * 4, i1 = i0 + 4 < n ? i0 + 4 : n;
+        philox_inline(key, (uint32_t)g, layer, (uint32_t)step, salt, r);
+        size_t i0 = g * 8, i1 = i0 + 8 < n ? i0 + 8 : n;
         for (size_t i = i0; i < i1; i++) {
-            uint8_t keep = (r[i - i0] >> 8) >= thresh;
+            size_t j = i - i0;
+            uint32_t u = (r[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu;
+            uint8_t keep = u >= thresh;
             mask[i] = keep;
             out[i] = keep ? in[i] * scale : 0.0f;
         }

@@ -89,27 +89,41 @@ void bf_groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
         const float *xb = in + (size_t)bb * L * H;
         double s[BF_GN_MAX_GROUPS] = {0}, ss[BF_GN_MAX_GROUPS] = {0};
         for (int t = 0; t < L; t++)
-            for (int c = 0; c < H; c++)
-                s[c / cg] += xb[(size_t)t * H + c];
-        for (int g = 0; g < G; g++)
-            s[g] /= cnt;
-        for (int t = 0; t < L; t++)
-            for (int c = 0; c < H; c++) {
-                double dx = xb[(size_t)t * H + c] - s[c / cg];
-                ss[c / cg] += dx * dx;
+            for (int g = 0; g < G; g++) {
+                const float *x = xb + (size_t)t * H + g * cg;
+                float ps = 0.0f;
+#pragma omp simd reduction(+ : ps)
+                for (int c = 0; c < cg; c++)
+                    ps += x[c];
+                s[g] += ps;
             }
         float m[BF_GN_MAX_GROUPS], r[BF_GN_MAX_GROUPS];
+        for (int g = 0; g < G; g++)
+            m[g] = (float)(s[g] / cnt);
+        for (int t = 0; t < L; t++)
+            for (int g = 0; g < G; g++) {
+                const float *x = xb + (size_t)t * H + g * cg;
+                float mg = m[g], ps = 0.0f;
+#pragma omp simd reduction(+ : ps)
+                for (int c = 0; c < cg; c++)
+                    ps += (x[c] - mg) * (x[c] - mg);
+                ss[g] += ps;
+            }
         for (int g = 0; g < G; g++) {
-            m[g] = (float)s[g];
             r[g] = (float)(1.0 / sqrt(ss[g] / cnt + BF_NORM_EPS));
             mean[(size_t)bb * G + g] = m[g];
             rstd[(size_t)bb * G + g] = r[g];
         }
         float *ob = out + (size_t)bb * L * H;
         for (int t = 0; t < L; t++)
-            for (int c = 0; c < H; c++) {
-                int g = c / cg;
-                ob[(size_t)t * H + c] = (xb[(size_t)t * H + c] - m[g]) * r[g] * w[c] + b[c];
+            for (int g = 0; g < G; g++) {
+                const float *x = xb + (size_t)t * H + g * cg;
+                const float *wg = w + g * cg, *bg = b + g * cg;
+                float *o = ob + (size_t)t * H + g * cg;
+                float mg = m[g], rg = r[g];
+#pragma omp simd
+                for (int c = 0; c < cg; c++)
+                    o[c] = (x[c] - mg) * rg * wg[c] + bg[c];
             }
     }
 }
@@ -131,15 +145,22 @@ void bf_groupnorm_backward(float *din, float *dw, float *db, const float *dout, 
         memset(sb, 0, (size_t)H * sizeof(float));
         double s1[BF_GN_MAX_GROUPS] = {0}, s2[BF_GN_MAX_GROUPS] = {0};
         for (int t = 0; t < L; t++)
-            for (int c = 0; c < H; c++) {
-                int g = c / cg;
-                float gv = gb[(size_t)t * H + c];
-                float xh = (xb[(size_t)t * H + c] - m[g]) * r[g];
-                float dn = gv * w[c];
-                s1[g] += dn;
-                s2[g] += dn * xh;
-                sw[c] += gv * xh;
-                sb[c] += gv;
+            for (int g = 0; g < G; g++) {
+                const float *x = xb + (size_t)t * H + g * cg, *gv = gb + (size_t)t * H + g * cg;
+                const float *wg = w + g * cg;
+                float *swg = sw + g * cg, *sbg = sb + g * cg;
+                float mg = m[g], rg = r[g], p1 = 0.0f, p2 = 0.0f;
+#pragma omp simd reduction(+ : p1, p2)
+                for (int c = 0; c < cg; c++) {
+                    float xh = (x[c] - mg) * rg;
+                    float dn = gv[c] * wg[c];
+                    p1 += dn;
+                    p2 += dn * xh;
+                    swg[c] += gv[c] * xh;
+                    sbg[c] += gv[c];
+                }
+                s1[g] += p1;
+                s2[g] += p2;
             }
         float m1[BF_GN_MAX_GROUPS], m2[BF_GN_MAX_GROUPS];
         for (int g = 0; g < G; g++) {
@@ -148,10 +169,16 @@ void bf_groupnorm_backward(float *din, float *dw, float *db, const float *dout, 
         }
         float *ob = din + (size_t)bb * L * H;
         for (int t = 0; t < L; t++)
-            for (int c = 0; c < H; c++) {
-                int g = c / cg;
-                float xh = (xb[(size_t)t * H + c] - m[g]) * r[g];
-                ob[(size_t)t * H + c] = (gb[(size_t)t * H + c] * w[c] - m1[g] - xh * m2[g]) * r[g];
+            for (int g = 0; g < G; g++) {
+                const float *x = xb + (size_t)t * H + g * cg, *gv = gb + (size_t)t * H + g * cg;
+                const float *wg = w + g * cg;
+                float *o = ob + (size_t)t * H + g * cg;
+                float mg = m[g], rg = r[g], a1 = m1[g], a2 = m2[g];
+#pragma omp simd
+                for (int c = 0; c < cg; c++) {
+                    float xh = (x[c] - mg) * rg;
+                    o[c] = (gv[c] * wg[c] - a1 - xh * a2) * rg;
+                }
             }
     }
     bf_colsum_add(dw, pw, B, H);

@@ -12,6 +12,7 @@
 #include "base/test_util.h"
 #include "core/base/rng.h"
 #include "core/nn/model.h"
+#include "core/nn/ops.h"
 
 static void small_cfg(bf_model_config *c, bf_arch arch, bf_mixer mix)
 {
@@ -299,8 +300,34 @@ static void test_grad_clip_adamw(void)
     T_NEAR(p[1], 1.0 + 0.1 * (2.0 / (2.0 + 1e-8)), 1e-6);
 }
 
+/* dropout masks are the documented function of (seed, salt, step, layer, i) */
+static void test_dropout_masks(void)
+{
+    enum { n = 1001 };
+    static float in[n], out[n];
+    static uint8_t mask[n];
+    for (int i = 0; i < n; i++)
+        in[i] = 1.0f;
+    const float p = 0.3f;
+    bf_dropout_forward(out, mask, in, n, p, 99, 5, 12345, 7);
+    uint64_t key = 99 ^ ((uint64_t)BF_RNG_STREAM_DROPOUT * 0x9E3779B97F4A7C15ull);
+    int bad = 0, kept = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t r[4];
+        bf_philox4x32(key, (uint32_t)(i / 8), 7, 12345, 5, r);
+        int j = i % 8;
+        uint32_t u = (r[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu;
+        int keep = u >= (uint32_t)((double)p * 65536.0);
+        bad += keep != mask[i] || out[i] != (keep ? 1.0f / (1.0f - p) : 0.0f);
+        kept += keep;
+    }
+    T_CHECK(bad == 0, "%d of %d dropout elements differ from the documented Philox mask", bad, n);
+    T_CHECK(kept > 0.6 * n && kept < 0.8 * n, "kept %d of %d at p = 0.3", kept, n);
+}
+
 int main(void)
 {
+    test_dropout_masks();
     bf_nn_set_threads(2);
     test_config();
     test_grad_clip_adamw();

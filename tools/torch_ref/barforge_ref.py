@@ -135,12 +135,14 @@ def philox4x32(key, c0, c1, c2, c3):
 
 
 def dropout_mask(n, p, seed, salt, step, layer):
-    """keep-mask of n elements for (seed, salt, step, layer), as barforge draws it."""
+    """keep-mask of n elements for (seed, salt, step, layer), as barforge draws it:
+    Philox counter (element // 8, layer, step mod 2^32, salt), 16 bits per element."""
     key = (seed ^ ((2 * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF)) & 0xFFFFFFFFFFFFFFFF
-    g = np.arange((n + 3) // 4, dtype=np.uint64)
-    r = philox4x32(key, g, layer, step & 0xFFFFFFFF, salt)
-    u = np.stack(r, axis=1).reshape(-1)[:n] >> np.uint64(8)
-    thresh = np.uint64(int(float(np.float32(p)) * 16777216.0))  # C: (double)(float)p * 2^24
+    g = np.arange((n + 7) // 8, dtype=np.uint64)
+    r = np.stack(philox4x32(key, g, layer, step & 0xFFFFFFFF, salt), axis=1)  # (G, 4)
+    halves = np.stack([r & np.uint64(0xFFFF), r >> np.uint64(16)], axis=2)      # (G, 4, 2)
+    u = halves.reshape(-1)[:n]
+    thresh = np.uint64(int(float(np.float32(p)) * 65536.0))  # C: (double)(float)p * 2^16
     return u >= thresh
 
 
