@@ -316,8 +316,11 @@ static bf_status read_verify(const char *path, float *p, float *mm, float *vv, b
 {
     memset(info, 0, sizeof *info);
     hid_t f;
-    BF_TRY(bf_h5_open(path, 0, &f));
-    bf_status st = read_header(f, path, info);
+    bf_status st = bf_h5_open(path, 0, &f);
+    if (st != BF_OK)
+        return bf_fail_context(st == BF_ENOTFOUND ? st : BF_ECORRUPT, "checkpoint '%s' is unusable",
+                               path);
+    st = read_header(f, path, info);
     float *bufs[3] = {p, mm, vv}, *own[3] = {NULL, NULL, NULL};
     int64_t n = info->n_params;
     const char *names[3] = {"/model/params", "/optim/m", "/optim/v"};

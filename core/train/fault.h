@@ -7,6 +7,8 @@
  *   nan_loss[:S]            the loss of training step S (1-based) is NaN
  *   sigterm_at_step[:S]     raise SIGTERM after step S (preemption tests)
  *   kill_at_step[:S]        SIGKILL after step S, before its checkpoints
+ *   step_sleep_ms[:N]       sleep N ms after every step (lets a test signal a
+ *                           run from outside while it is training)
  *
  * Production runs never set the variable; the cost is one getenv per query.
  */

@@ -28,6 +28,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void bf_train_opts_defaults(bf_train_opts *o)
 {
@@ -428,6 +429,8 @@ static bf_status run_epochs(trainer *t)
             t->samples_session += bsz;
             t->s.lr = lr;
             int64_t at;
+            if (bf_fault_get("step_sleep_ms", 0, &at) && at > 0)
+                usleep((useconds_t)at * 1000); /* slows a run so a test can signal it mid-way */
             if (bf_fault_get("kill_at_step", 0, &at) && t->s.step == at)
                 raise(SIGKILL); /* a node dying: nothing of this step is committed */
             acc *as[2] = {&t->iv, &t->ep};
@@ -534,7 +537,11 @@ static bf_status train_main(trainer *t)
     if (t->rank == 0) {
         BF_TRY(bf_run_write_configs(&t->rp, o, &t->m, &t->tr, resuming, t->s.step));
         BF_TRY(bf_runlog_open(&t->log, t->rp.run_dir, o->tensorboard, resuming ? t->s.step : -1));
-        bf_model_print_summary(&t->m);
+        if (bf_log_get_level() <= BF_LOG_DEBUG)
+            bf_model_print_summary(&t->m); /* every tensor: only when asked for */
+        else
+            bf_log0(BF_LOG_INFO, "model %s: %lld parameters in %d tensors",
+                    bf_arch_name(t->m.cfg.arch), (long long)t->m.n_params, t->m.n_tensors);
     }
     bf_log0(BF_LOG_INFO, "run %s: %lld train windows (stride %d), %lld val windows, batch %d x %d "
             "rank(s), %lld steps/epoch%s", t->rp.run_dir, (long long)t->wtr.n, o->stride,

@@ -1,0 +1,106 @@
+"""test_train_smoke.py - the seed's smoke-test command line, with
+`python -m src.training.train` replaced by `barforge train`, runs on a tiny
+dataset (flags verbatim, then --max-epochs 1 and tiny dims appended: the last
+value of a flag wins) and leaves the seed's run folder: checkpoints/best.h5 and
+last.h5, configs/, metrics.csv/jsonl, metrics_test.json. The checkpoint
+follows docs/formats.md (schema and checksum recomputed here)."""
+import csv
+import json
+import os
+import re
+import struct
+import sys
+import zlib
+
+import h5py
+import numpy as np
+
+from trainutil import (SEED_SMOKE, TINY, Failure, check, cleanup, only_run_dir, run, show,
+                       tinyds, workdir)
+
+
+def verify_checkpoint(path):
+    """Recompute the documented checksum: crc32 over params, m, v, the 13
+    state values packed little-endian, config, args, dataset version, checksum."""
+    with h5py.File(path, "r") as f:
+        check(f.attrs["format"] == "barforge-checkpoint", "format attribute %r" % f.attrs["format"])
+        check(int(f.attrs["format_version"]) == 1, "format_version")
+        n = int(f["/model"].attrs["n_params"])
+        p, m, v = f["/model/params"][...], f["/optim/m"][...], f["/optim/v"][...]
+        check(p.dtype == np.float32 and p.shape == (n,), "params %s %s" % (p.dtype, p.shape))
+        tens = f["/model/tensors"][...]
+        check(set(tens.dtype.names) >= {"name", "offset", "numel", "shape"}, "tensor table fields %s"
+              % (tens.dtype.names,))
+        check(int(tens["offset"][-1] + tens["numel"][-1]) == n, "tensor table does not cover params")
+        # a named view: the head's weight is a slice of the flat buffer
+        names = [t.decode() for t in tens["name"]]
+        check("head.weight" in names, "no head.weight in %s" % names[:5])
+        s = f["/state"].attrs
+        ints = ["epoch", "cursor", "step", "samples_seen", "patience_counter", "best_step",
+                "finished", "n_train_windows", "rng_seed"]
+        reals = ["val_loss", "best_val_loss", "lr", "elapsed_s"]
+        blob = struct.pack("<9q4d", *[int(s[k]) for k in ints], *[float(s[k]) for k in reals])
+        c = zlib.crc32(p.tobytes())
+        c = zlib.crc32(m.tobytes(), c)
+        c = zlib.crc32(v.tobytes(), c)
+        c = zlib.crc32(blob, c)
+        for txt in (f["/model"].attrs["config_json"], f["/train"].attrs["args_json"],
+                    f["/dataset"].attrs["version"], f["/dataset"].attrs["checksum"]):
+            c = zlib.crc32(txt.encode() if isinstance(txt, str) else txt, c)
+        check(c == int(f.attrs["checksum"]), "checksum recomputed %08x, stored %08x"
+              % (c, int(f.attrs["checksum"])))
+        return {k: s[k] for k in s}
+
+
+def main():
+    wd = workdir("smoke")
+    try:
+        meta = tinyds.write_dataset(os.path.join(wd, "ds", "v2024-01-02"))
+        os.symlink("v2024-01-02", os.path.join(wd, "ds", "master"))
+        args = SEED_SMOKE + ["--max-epochs", "1"] + TINY + ["--datasets-root", "ds",
+                                                             "--runs-dir", "runs"]
+        p = run(args, wd)
+        check(p.returncode == 0, "the seed's smoke command failed:\n" + show(p))
+        check("--use-amp: ignored on CPU" in p.stderr, "--use-amp not reported as ignored:\n" + show(p))
+        check(re.search(r"epoch 1/1 \| train_loss \S+ \| val_loss \S+.*\| lr \S+ \| grad_norm \S+ \| "
+                        r"\d+ samples/s \| elapsed", p.stderr), "no epoch line:\n" + show(p))
+        run_dir = only_run_dir(os.path.join(wd, "runs"))
+        check(re.fullmatch(r"\d{8}-\d{6}", os.path.basename(run_dir)), "run folder name %s" % run_dir)
+        for f in ("checkpoints/best.h5", "checkpoints/last.h5", "configs/model_config.json",
+                  "configs/train_config.json", "metrics.csv", "metrics.jsonl", "metrics_test.json",
+                  "predictions_test.csv"):
+            check(os.path.exists(os.path.join(run_dir, f)), "missing %s in %s" % (f, run_dir))
+        mc = json.load(open(os.path.join(run_dir, "configs/model_config.json")))
+        check(mc["d_model"] == 16 and mc["seq_len"] == 16 and mc["n_features"] == 5 and
+              mc["n_symbols"] == 3, "model config %s" % mc)
+        tc = json.load(open(os.path.join(run_dir, "configs/train_config.json")))
+        check(tc["batch_size"] == 128 and tc["max_epochs"] == 1 and tc["use_amp"] is True and
+              tc["flags"]["num-workers"] == 2, "train config %s" % tc)
+        rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
+        epochs = [r for r in rows if r["kind"] == "epoch"]
+        check(len(epochs) == 1 and float(epochs[0]["val_loss"]) > 0, "metrics.csv epochs %s" % epochs)
+        js = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
+        check(len(js) == len(rows) and js[-1]["kind"] == "epoch", "metrics.jsonl rows %d vs csv %d"
+              % (len(js), len(rows)))
+        mt = json.load(open(os.path.join(run_dir, "metrics_test.json")))
+        for k in ("mse", "mae", "dir_acc", "hit_rate_top_decile", "pearson_r", "n"):
+            check(k in mt, "metrics_test.json lacks %s: %s" % (k, mt))
+        import h5py as _h
+        with _h.File(os.path.join(wd, "ds", "v2024-01-02", "test.h5")) as f:
+            want = tinyds.count_windows(f["sym_id"][...], 16)
+        check(mt["n"] == want, "test n %d, expected every window: %d" % (mt["n"], want))
+        st = verify_checkpoint(os.path.join(run_dir, "checkpoints/last.h5"))
+        check(int(st["finished"]) == 1 and int(st["epoch"]) == 1 and int(st["cursor"]) == 0,
+              "last.h5 state %s" % st)
+        verify_checkpoint(os.path.join(run_dir, "checkpoints/best.h5"))
+        print("test_train_smoke: ok (%s)" % run_dir)
+        return 0
+    except Failure as e:
+        print("FAIL test_train_smoke: %s" % e)
+        return 1
+    finally:
+        cleanup(wd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
