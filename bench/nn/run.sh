@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/nn/run.sh - barforge's CPU engine vs the PyTorch mirror, same machine,
+# same thread count, one run: train-step samples/s at the seed's full-run
+# configuration (batch 256) and single-sample inference latency on one core.
+#
+#   bench/nn/run.sh [THREADS] [BUILD_DIR] [ROUNDS]
+#
+# THREADS defaults to $BARFORGE_THREADS or 2; BUILD_DIR to build/. The two
+# programs alternate for ROUNDS rounds (default 2) and the best round of each
+# is reported, so a noisy neighbour hurts both sides alike.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+T=${1:-${BARFORGE_THREADS:-2}}
+BUILD=${2:-$root/build}
+ROUNDS=${3:-2}
+bin="$BUILD/bench/nn/bench_nn"
+if [ ! -x "$bin" ]; then
+    cmake --build "$BUILD" --target bench_nn >&2
+fi
+best() { sort -g | tail -1; }
+lowest() { sort -g | head -1; }
+c_sps=() t_sps=() c_lat=() t_lat=()
+for r in $(seq "$ROUNDS"); do
+    out=$("$bin" --threads "$T" --steps 10)
+    echo "$out" >&2
+    c_sps+=("$(echo "$out" | sed -n 's/.*train_samples_per_s=\([0-9.]*\).*/\1/p')")
+    c_lat+=("$(echo "$out" | sed -n 's/.*infer_latency_ms_median=\([0-9.]*\).*/\1/p')")
+    out=$(python3 "$root/bench/nn/bench_torch.py" --threads "$T" --steps 10)
+    echo "$out" >&2
+    t_sps+=("$(echo "$out" | sed -n 's/.*train_samples_per_s=\([0-9.]*\).*/\1/p')")
+    t_lat+=("$(echo "$out" | sed -n 's/.*infer_latency_ms_median=\([0-9.]*\).*/\1/p')")
+done
+cs=$(printf '%s\n' "${c_sps[@]}" | best); ts=$(printf '%s\n' "${t_sps[@]}" | best)
+cl=$(printf '%s\n' "${c_lat[@]}" | lowest); tl=$(printf '%s\n' "${t_lat[@]}" | lowest)
+echo "threads=$T  train samples/s: barforge $cs  pytorch $ts  ratio $(python3 -c "print(f'{$cs/$ts:.2f}')")x"
+echo "inference latency (1 core, B=1, median ms): barforge $cl  pytorch $tl"
