@@ -25,10 +25,10 @@
 #include <string.h>
 #include <time.h>
 
-#define ALPACA_URL "https://data.alpaca.markets"
-#define ALPACA_BATCH 100
+#define ALPACA_URL        "https://data.alpaca.markets"
+#define ALPACA_BATCH      100
 #define ALPACA_FREE_PER_S (200.0 / 60.0) /* free plan: 200 requests a minute */
-#define MAX_PAGES 100000
+#define MAX_PAGES         100000
 
 typedef struct alpaca {
     char base[512];
@@ -104,8 +104,8 @@ static bf_status open_alpaca(bf_provider *p)
     alpaca *a = calloc(1, sizeof *a);
     BF_CHECK_ALLOC(a, sizeof *a);
     p->impl = a;
-    bf_status st = bf_np_base_url(cfg->base_url, "BARFORGE_ALPACA_URL", ALPACA_URL, a->base,
-                                  sizeof a->base);
+    bf_status st =
+        bf_np_base_url(cfg->base_url, "BARFORGE_ALPACA_URL", ALPACA_URL, a->base, sizeof a->base);
     snprintf(a->hdr_key, sizeof a->hdr_key, "APCA-API-KEY-ID: %s", key);
     snprintf(a->hdr_secret, sizeof a->hdr_secret, "APCA-API-SECRET-KEY: %s", secret);
     snprintf(a->feed, sizeof a->feed, "%s", feed);
@@ -174,10 +174,9 @@ static int parse_bar(const cJSON *bar, int64_t *ts, double v[7], int64_t *trades
     return 1;
 }
 
-bf_status bf_alpaca_parse_page(const char *body, size_t len, const char *const *symbols,
-                               int nsym, bf_bars *out, bf_status *st,
-                               char (*errmsg)[BF_ERRMSG_MAX], char *next_token,
-                               size_t token_cap, char *err, size_t errcap)
+bf_status bf_alpaca_parse_page(const char *body, size_t len, const char *const *symbols, int nsym,
+                               bf_bars *out, bf_status *st, char (*errmsg)[BF_ERRMSG_MAX],
+                               char *next_token, size_t token_cap, char *err, size_t errcap)
 {
     next_token[0] = '\0';
     cJSON *root = cJSON_ParseWithLength(body, len);
@@ -197,8 +196,7 @@ bf_status bf_alpaca_parse_page(const char *body, size_t len, const char *const *
     }
     if (tok && !cJSON_IsNull(tok)) {
         if (!cJSON_IsString(tok) || strlen(tok->valuestring) >= token_cap) {
-            snprintf(err, errcap, "next_page_token is not a string of < %zu characters",
-                     token_cap);
+            snprintf(err, errcap, "next_page_token is not a string of < %zu characters", token_cap);
             ret = BF_ECORRUPT;
             goto done;
         }
@@ -213,8 +211,7 @@ bf_status bf_alpaca_parse_page(const char *body, size_t len, const char *const *
         if (i == nsym || st[i] != BF_OK)
             continue;
         if (!cJSON_IsArray(sym) && !cJSON_IsNull(sym)) {
-            snprintf(errmsg[i], BF_ERRMSG_MAX, "Alpaca: bars of %s are not an array",
-                     symbols[i]);
+            snprintf(errmsg[i], BF_ERRMSG_MAX, "Alpaca: bars of %s are not an array", symbols[i]);
             st[i] = BF_ECORRUPT;
             continue;
         }
@@ -319,8 +316,8 @@ static bf_status build_url(alpaca *a, const char *const *symbols, int nsym, cons
     bf_http_urlencode(s0, enc, sizeof enc);
     k += snprintf(u + k, cap - (size_t)k, "&start=%s", enc);
     bf_http_urlencode(s1, enc, sizeof enc);
-    k += snprintf(u + k, cap - (size_t)k, "&end=%s&limit=10000&adjustment=%s&feed=%s&sort=asc",
-                  enc, a->adjustment, a->feed);
+    k += snprintf(u + k, cap - (size_t)k, "&end=%s&limit=10000&adjustment=%s&feed=%s&sort=asc", enc,
+                  a->adjustment, a->feed);
     if (token[0]) {
         k += snprintf(u + k, cap - (size_t)k, "&page_token=");
         bf_status st = bf_http_urlencode(token, u + k, cap - (size_t)k);
@@ -333,9 +330,9 @@ static bf_status build_url(alpaca *a, const char *const *symbols, int nsym, cons
     return BF_OK;
 }
 
-static bf_status fetch_alpaca(bf_provider *p, const char *const *symbols, int nsym,
-                              int interval_s, int64_t start, int64_t end, bf_bars *out,
-                              bf_status *st, char (*errmsg)[BF_ERRMSG_MAX])
+static bf_status fetch_alpaca(bf_provider *p, const char *const *symbols, int nsym, int interval_s,
+                              int64_t start, int64_t end, bf_bars *out, bf_status *st,
+                              char (*errmsg)[BF_ERRMSG_MAX])
 {
     alpaca *a = p->impl;
     if (nsym < 1 || nsym > ALPACA_BATCH)

@@ -29,9 +29,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define AV_URL "https://www.alphavantage.co"
-#define AV_PER_S (5.0 / 60.0) /* free keys: 5 requests a minute */
-#define AV_DAILY 25
+#define AV_URL             "https://www.alphavantage.co"
+#define AV_PER_S           (5.0 / 60.0) /* free keys: 5 requests a minute */
+#define AV_DAILY           25
 #define AV_THROTTLE_WAIT_S 60.0
 
 typedef struct av {
@@ -70,8 +70,8 @@ static bf_status open_av(bf_provider *p)
         char *e;
         long v = strtol(dq, &e, 10);
         if (*e || v < 0 || v > 10000000)
-            return BF_FAIL(BF_EINVAL,
-                           "BARFORGE_ALPHAVANTAGE_DAILY_QUOTA='%s' is not a count >= 0", dq);
+            return BF_FAIL(BF_EINVAL, "BARFORGE_ALPHAVANTAGE_DAILY_QUOTA='%s' is not a count >= 0",
+                           dq);
         daily = (int)v;
     }
     const char *adj = cfg->adjustment && *cfg->adjustment ? cfg->adjustment : "raw";
@@ -120,16 +120,25 @@ static bf_status open_av(bf_provider *p)
 static const char *av_interval(int s)
 {
     switch (s) {
-    case 60: return "1min";
-    case 300: return "5min";
-    case 900: return "15min";
-    case 1800: return "30min";
-    case 3600: return "60min";
-    default: return NULL;
+    case 60:
+        return "1min";
+    case 300:
+        return "5min";
+    case 900:
+        return "15min";
+    case 1800:
+        return "30min";
+    case 3600:
+        return "60min";
+    default:
+        return NULL;
     }
 }
 
-static int has(const char *s, const char *needle) { return strcasestr(s, needle) != NULL; }
+static int has(const char *s, const char *needle)
+{
+    return strcasestr(s, needle) != NULL;
+}
 
 /* Note / Information text -> status; *throttled for pacing messages. "Note"
  * is Alpha Vantage's historical pacing field (its text names both the minute
@@ -331,8 +340,8 @@ static bf_status fetch_av(bf_provider *p, const char *const *symbols, int nsym, 
         return BF_FAIL(BF_EINVAL,
                        "Alpha Vantage intraday has 1min, 5min, 15min, 30min and 60min bars, not "
                        "%d s%s",
-                       interval_s, interval_s == 86400 ? " (for daily bars use alpaca or yahoo)"
-                                                       : "");
+                       interval_s,
+                       interval_s == 86400 ? " (for daily bars use alpaca or yahoo)" : "");
     BF_TRY(bf_symbol_validate(symbols[0]));
     bf_bars_clear(&out[0]);
     st[0] = BF_OK;
@@ -348,8 +357,8 @@ static bf_status fetch_av(bf_provider *p, const char *const *symbols, int nsym, 
     int fetch_s = interval_s == 3600 ? 1800 : interval_s;
     for (int y = c0.year, m = c0.month; y < c1.year || (y == c1.year && m <= c1.month);) {
         char msg[600];
-        bf_status fs = fetch_month(a, symbols[0], fetch_s, y, m, p->cfg.extended_hours,
-                                   &out[0], msg, sizeof msg);
+        bf_status fs = fetch_month(a, symbols[0], fetch_s, y, m, p->cfg.extended_hours, &out[0],
+                                   msg, sizeof msg);
         if (fs == BF_ENOMEM)
             return fs;
         if (fs != BF_OK) {

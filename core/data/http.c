@@ -34,7 +34,10 @@ struct bf_http_client {
 
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode g_curl_init_rc = CURLE_OK;
-static void curl_init_once(void) { g_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    g_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 double bf_http_epoch_now(void)
 {
@@ -384,8 +387,7 @@ static bf_status setup(bf_http_client *c, const char *url, struct curl_slist *hl
     bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->o.timeout_s * 1000)) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(c->o.connect_timeout_s * 1000)) !=
            CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, c->o.follow_redirects ? 1L : 0L) !=
-           CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, c->o.follow_redirects ? 1L : 0L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
@@ -497,9 +499,8 @@ bf_status bf_http_get(bf_http_client *c, const char *url, const char *const *hea
             wait = bf_http_backoff(c->o.backoff_base_s, c->o.backoff_max_s, k,
                                    bf_rng_next_uniform(&c->rng));
         } else {
-            bf_status code = rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL
-                                 ? BF_EINVAL
-                                 : BF_ENET;
+            bf_status code =
+                rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL ? BF_EINVAL : BF_ENET;
             st = bf_http_fail(c, code, "%s: GET %s failed: %s%s%s%s", c->o.what, shown,
                               curl_easy_strerror(rc), c->errbuf[0] ? " (" : "", c->errbuf,
                               c->errbuf[0] ? ")" : "");
@@ -508,8 +509,9 @@ bf_status bf_http_get(bf_http_client *c, const char *url, const char *const *hea
         bf_http_redact_with(c, why);
         if (k >= c->o.max_retries) {
             int http = rc == CURLE_OK;
-            st = bf_http_fail(c, http ? BF_EHTTP : BF_ENET, "%s: GET %s still failing after %d attempts: %s",
-                              c->o.what, shown, resp->attempts, why);
+            st = bf_http_fail(c, http ? BF_EHTTP : BF_ENET,
+                              "%s: GET %s still failing after %d attempts: %s", c->o.what, shown,
+                              resp->attempts, why);
             break;
         }
         BF_WARN("%s: %s from %s; retry %d/%d in %.2f s", c->o.what, why, shown, k + 1,

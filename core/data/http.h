@@ -48,14 +48,14 @@ typedef struct bf_http_opts {
 } bf_http_opts;
 
 typedef struct bf_http_response {
-    long status;           /* HTTP status of the final attempt */
-    char *body;            /* NUL-terminated, decoded (gzip undone) */
+    long status; /* HTTP status of the final attempt */
+    char *body;  /* NUL-terminated, decoded (gzip undone) */
     size_t len;
-    double retry_after_s;  /* Retry-After in seconds; < 0 when absent */
-    double reset_epoch;    /* X-RateLimit-Reset (Unix seconds); < 0 when absent */
-    long remaining;        /* X-RateLimit-Remaining; < 0 when absent */
+    double retry_after_s; /* Retry-After in seconds; < 0 when absent */
+    double reset_epoch;   /* X-RateLimit-Reset (Unix seconds); < 0 when absent */
+    long remaining;       /* X-RateLimit-Remaining; < 0 when absent */
     char content_type[96];
-    int attempts;          /* requests sent for this call */
+    int attempts; /* requests sent for this call */
 } bf_http_response;
 
 typedef struct bf_http_client bf_http_client;

@@ -71,8 +71,8 @@ bf_status bf_np_base_url(const char *cfg_value, const char *env, const char *dfl
     return BF_OK;
 }
 
-bf_status bf_np_http_client(const bf_provider_config *cfg, const char *what,
-                            bf_ratelimit *limiter, int follow_redirects, bf_http_client **out)
+bf_status bf_np_http_client(const bf_provider_config *cfg, const char *what, bf_ratelimit *limiter,
+                            int follow_redirects, bf_http_client **out)
 {
     bf_http_opts o = {0};
     o.what = what;
@@ -116,8 +116,8 @@ static void move_row(bf_bars *b, int64_t k, int64_t i, int64_t ts)
     b->trades[k] = b->trades[i];
 }
 
-bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, int extended,
-                       int ny, int64_t now, int64_t *off_grid)
+bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, int extended, int ny,
+                       int64_t now, int64_t *off_grid)
 {
     int daily = interval_s >= 86400;
     int64_t k = 0, off = 0;
@@ -155,8 +155,7 @@ bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, i
     return BF_OK;
 }
 
-bf_status bf_np_regrid(bf_bars *b, int to_s, int extended, int64_t start, int64_t end,
-                       int64_t now)
+bf_status bf_np_regrid(bf_bars *b, int to_s, int extended, int64_t start, int64_t end, int64_t now)
 {
     int64_t k = -1; /* current output row */
     double pv = 0, vsum = 0;

@@ -36,8 +36,8 @@ bf_status bf_np_base_url(const char *cfg_value, const char *env, const char *dfl
                          size_t cap);
 /* An HTTP client set up from cfg: retries (0: 5, < 0: none), backoff base,
  * limiter; max_wait_s from BARFORGE_HTTP_MAX_WAIT_S when set (tests). */
-bf_status bf_np_http_client(const bf_provider_config *cfg, const char *what,
-                            bf_ratelimit *limiter, int follow_redirects, bf_http_client **out);
+bf_status bf_np_http_client(const bf_provider_config *cfg, const char *what, bf_ratelimit *limiter,
+                            int follow_redirects, bf_http_client **out);
 
 /* After parsing. With ny set (a New York listing): daily bars move to the
  * session open of their New York date, and bars off the calendar grid or
@@ -45,15 +45,14 @@ bf_status bf_np_http_client(const bf_provider_config *cfg, const char *what,
  * dropped (counted in *off_grid, may be NULL). In every case rows outside
  * [start, end) and bars not finished at now are dropped; then the series is
  * sorted and unique. */
-bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, int extended,
-                       int ny, int64_t now, int64_t *off_grid);
+bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, int extended, int ny,
+                       int64_t now, int64_t *off_grid);
 /* Sum a finished series (sorted, on the grid of a finer interval) onto the
  * grid of to_s: open of the first bar, max high, min low, close of the last,
  * summed volume and trades (-1 when any is unknown), volume-weighted vwap
  * (NaN when any is unknown). Only grid bars whose whole span lies in
  * [start, end) and ended by now are kept. */
-bf_status bf_np_regrid(bf_bars *b, int to_s, int extended, int64_t start, int64_t end,
-                       int64_t now);
+bf_status bf_np_regrid(bf_bars *b, int to_s, int extended, int64_t start, int64_t end, int64_t now);
 
 /* Set a per-symbol error (message redacted with the client's secrets). */
 void bf_np_symbol_error(const bf_http_client *c, bf_status *st, char *errmsg, bf_status code,
@@ -66,10 +65,9 @@ void bf_np_symbol_error(const bf_http_client *c, bf_status *st, char *errmsg, bf
  * st[i] = BF_ECORRUPT and errmsg[i] (first error kept; later bars of that
  * symbol ignored). next_token gets next_page_token, "" when absent, null or
  * empty. BF_ECORRUPT with err when the page is not the expected object. */
-bf_status bf_alpaca_parse_page(const char *body, size_t len, const char *const *symbols,
-                               int nsym, bf_bars *out, bf_status *st,
-                               char (*errmsg)[BF_ERRMSG_MAX], char *next_token,
-                               size_t token_cap, char *err, size_t errcap);
+bf_status bf_alpaca_parse_page(const char *body, size_t len, const char *const *symbols, int nsym,
+                               bf_bars *out, bf_status *st, char (*errmsg)[BF_ERRMSG_MAX],
+                               char *next_token, size_t token_cap, char *err, size_t errcap);
 
 /* Yahoo v8 chart answer (also the chart.error bodies of 4xx answers).
  * Rows with any null price are skipped; a null volume reads 0. Daily bars of a

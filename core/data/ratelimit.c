@@ -32,7 +32,10 @@ void bf_ratelimit_init(bf_ratelimit *rl, double total_per_s, int n_ranks, double
     pthread_mutex_init(&rl->mu, NULL);
 }
 
-void bf_ratelimit_destroy(bf_ratelimit *rl) { pthread_mutex_destroy(&rl->mu); }
+void bf_ratelimit_destroy(bf_ratelimit *rl)
+{
+    pthread_mutex_destroy(&rl->mu);
+}
 
 double bf_ratelimit_reserve(bf_ratelimit *rl, double now)
 {

@@ -43,10 +43,10 @@ double bf_ratelimit_acquire(bf_ratelimit *rl);
 void bf_sleep_s(double s);
 
 typedef struct bf_quota {
-    char dir[512];     /* <state_dir>/.quota, or "" for a per-process count */
-    char name[32];     /* e.g. "alphavantage" */
-    int daily_limit;   /* <= 0: unlimited */
-    char mem_day[16];  /* per-process fallback */
+    char dir[512];    /* <state_dir>/.quota, or "" for a per-process count */
+    char name[32];    /* e.g. "alphavantage" */
+    int daily_limit;  /* <= 0: unlimited */
+    char mem_day[16]; /* per-process fallback */
     int mem_used;
 } bf_quota;
 

@@ -21,9 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define YAHOO_URL "https://query1.finance.yahoo.com"
+#define YAHOO_URL   "https://query1.finance.yahoo.com"
 #define YAHOO_PER_S 2.0 /* undocumented limits; stay polite */
-#define YAHOO_UA "Mozilla/5.0 (compatible; barforge)"
+#define YAHOO_UA    "Mozilla/5.0 (compatible; barforge)"
 
 typedef struct yahoo {
     char base[512];
@@ -39,7 +39,7 @@ typedef struct yinterval {
 } yinterval;
 
 static const yinterval g_intervals[] = {
-    {60, "1m", 30, 7}, {300, "5m", 60, 0},     {900, "15m", 60, 0},
+    {60, "1m", 30, 7},    {300, "5m", 60, 0},    {900, "15m", 60, 0},
     {1800, "30m", 60, 0}, {3600, "60m", 730, 0}, {86400, "1d", 0, 0},
 };
 
@@ -61,8 +61,8 @@ static bf_status open_yahoo(bf_provider *p)
     p->impl = y;
     double rate = p->cfg.max_requests_per_s > 0 ? p->cfg.max_requests_per_s : YAHOO_PER_S;
     bf_ratelimit_init(&y->rl, rate, p->cfg.n_ranks, 1);
-    bf_status st = bf_np_base_url(p->cfg.base_url, "BARFORGE_YAHOO_URL", YAHOO_URL, y->base,
-                                  sizeof y->base);
+    bf_status st =
+        bf_np_base_url(p->cfg.base_url, "BARFORGE_YAHOO_URL", YAHOO_URL, y->base, sizeof y->base);
     if (st == BF_OK)
         st = bf_np_http_client(&p->cfg, "Yahoo", &y->rl, 1, &y->http);
     if (st != BF_OK)
@@ -146,8 +146,8 @@ bf_status bf_yahoo_parse_chart(const char *body, size_t len, int interval_s, bf_
         }
     }
     /* walk the arrays together (cJSON arrays are lists) */
-    const cJSON *it[6] = {ts->child, col[0]->child, col[1]->child, col[2]->child, col[3]->child,
-                          col[4]->child};
+    const cJSON *it[6] = {ts->child,     col[0]->child, col[1]->child,
+                          col[2]->child, col[3]->child, col[4]->child};
     for (int i = 0; i < n; i++) {
         double t, v[5];
         int kind[5];
@@ -161,8 +161,8 @@ bf_status bf_yahoo_parse_chart(const char *body, size_t len, int interval_s, bf_
             kind[k] = !x || cJSON_IsNull(x) ? 0 : bf_np_json_number(x, &v[k]) ? 1 : -1;
             if (kind[k] < 0) {
                 char *shown = cJSON_PrintUnformatted(x);
-                snprintf(err, errcap, "indicators.quote[0].%s[%d] is %s, not a number", names[k],
-                         i, shown ? shown : "?");
+                snprintf(err, errcap, "indicators.quote[0].%s[%d] is %s, not a number", names[k], i,
+                         shown ? shown : "?");
                 free(shown);
                 goto done;
             }
@@ -225,9 +225,9 @@ static bf_status fetch_range(yahoo *y, const char *ysym, const yinterval *iv, in
     return st;
 }
 
-static bf_status fetch_yahoo(bf_provider *p, const char *const *symbols, int nsym,
-                             int interval_s, int64_t start, int64_t end, bf_bars *out,
-                             bf_status *st, char (*errmsg)[BF_ERRMSG_MAX])
+static bf_status fetch_yahoo(bf_provider *p, const char *const *symbols, int nsym, int interval_s,
+                             int64_t start, int64_t end, bf_bars *out, bf_status *st,
+                             char (*errmsg)[BF_ERRMSG_MAX])
 {
     yahoo *y = p->impl;
     if (nsym != 1)
@@ -259,8 +259,7 @@ static bf_status fetch_yahoo(bf_provider *p, const char *const *symbols, int nsy
                        "asked, [%s, %s), starts %lld days ago. Nothing was truncated: shorten "
                        "the range, use a coarser interval (60m: 730 days, 1d: no limit) or "
                        "another provider",
-                       iv->name, iv->history_days, lim, s0, s1,
-                       (long long)((now - start) / 86400));
+                       iv->name, iv->history_days, lim, s0, s1, (long long)((now - start) / 86400));
     }
     char ysym[BF_SYMBOL_MAX];
     snprintf(ysym, sizeof ysym, "%s", symbols[0]);
@@ -272,8 +271,8 @@ static bf_status fetch_yahoo(bf_provider *p, const char *const *symbols, int nsy
     for (int64_t a = start; a < end; a += chunk) {
         int64_t b = a + chunk < end ? a + chunk : end;
         char err[600];
-        bf_status fs = fetch_range(y, ysym, iv, a, b, p->cfg.extended_hours, &out[0], &is_ny, err,
-                                   sizeof err);
+        bf_status fs =
+            fetch_range(y, ysym, iv, a, b, p->cfg.extended_hours, &out[0], &is_ny, err, sizeof err);
         if (fs == BF_ENOMEM)
             return BF_FAIL(BF_ENOMEM, "%s", err);
         if (fs == BF_EINVAL || fs == BF_EAUTH) {
@@ -299,8 +298,8 @@ static bf_status fetch_yahoo(bf_provider *p, const char *const *symbols, int nsy
                 (long long)off, iv->name, symbols[0]);
     if (out[0].n == 0)
         bf_np_symbol_error(y->http, &st[0], errmsg[0], BF_ENODATA,
-                           "Yahoo returned no %s bars for %s in [%s, %s)", iv->name, symbols[0],
-                           s0, s1);
+                           "Yahoo returned no %s bars for %s in [%s, %s)", iv->name, symbols[0], s0,
+                           s1);
     return BF_OK;
 }
 

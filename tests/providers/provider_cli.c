@@ -9,8 +9,9 @@
  * --repeat K fetches K times (for rate tests).
  * stdout: one JSON object per line:
  *   {"fetch": "<status name>", "code": <bf_status>, "error": "..."}
- *   {"symbol": S, "status": "<name>", "code": c, "errmsg": "...", "bars": [[ts,o,h,l,c,v,vw,n],...]}
- * Exit code: 0 when open and fetch returned BF_OK, else bf_exit_code(status).
+ *   {"symbol": S, "status": "<name>", "code": c, "errmsg": "...", "bars":
+ * [[ts,o,h,l,c,v,vw,n],...]} Exit code: 0 when open and fetch returned BF_OK, else
+ * bf_exit_code(status).
  */
 #include "core/base/log.h"
 #include "core/base/timeutil.h"

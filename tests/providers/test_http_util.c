@@ -8,14 +8,14 @@
 #include <string.h>
 
 static int g_fail;
-#define EXPECT(cond, ...)                                           \
-    do {                                                            \
-        if (!(cond)) {                                              \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                           \
-            fprintf(stderr, "\n");                                  \
-            g_fail++;                                               \
-        }                                                           \
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            g_fail++;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static void expect_str(const char *got, const char *want, const char *what)
@@ -98,7 +98,8 @@ static void test_fail_redacts(void)
     bf_http_client *c;
     EXPECT(bf_http_client_new(&o, &c) == BF_OK, "client: %s", bf_last_error());
     bf_http_add_secret(c, "TOPSECRET99");
-    bf_status st = bf_http_fail(c, BF_EHTTP, "server said: bad key TOPSECRET99 (%s)", "TOPSECRET99");
+    bf_status st =
+        bf_http_fail(c, BF_EHTTP, "server said: bad key TOPSECRET99 (%s)", "TOPSECRET99");
     EXPECT(st == BF_EHTTP, "status %d", st);
     EXPECT(!strstr(bf_last_error(), "TOPSECRET99") && strstr(bf_last_error(), "bad key ***"),
            "recorded error not redacted: %s", bf_last_error());

@@ -8,14 +8,14 @@
 #include <string.h>
 
 static int g_fail;
-#define EXPECT(cond, ...)                                           \
-    do {                                                            \
-        if (!(cond)) {                                              \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                           \
-            fprintf(stderr, "\n");                                  \
-            g_fail++;                                               \
-        }                                                           \
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            g_fail++;                                                                              \
+        }                                                                                          \
     } while (0)
 
 #define T0930_0312 1710250200LL /* 2024-03-12 09:30 EDT */
@@ -144,10 +144,8 @@ static void test_alphavantage(void)
     EXPECT(s == BF_OK && b.n == 4, "AV body: %d %s", s, msg);
     const long long want[4] = {1730730600, 1730467800, 1710163800, 1709908200};
     for (int i = 0; i < 4 && i < b.n; i++)
-        EXPECT(b.ts[i] == want[i], "AV row %d: ts %lld, want %lld", i, (long long)b.ts[i],
-               want[i]);
-    EXPECT(b.n == 4 && b.open[3] == 1.25 && b.volume[0] == 40 && isnan(b.vwap[0]),
-           "AV values");
+        EXPECT(b.ts[i] == want[i], "AV row %d: ts %lld, want %lld", i, (long long)b.ts[i], want[i]);
+    EXPECT(b.n == 4 && b.open[3] == 1.25 && b.volume[0] == 40 && isnan(b.vwap[0]), "AV values");
     bf_bars_clear(&b);
     struct {
         const char *body;
@@ -181,11 +179,10 @@ static void test_alphavantage(void)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         msg[0] = '\0';
-        s = bf_av_parse_body(cases[k].body, strlen(cases[k].body), 900, &b, &thr, msg,
-                             sizeof msg);
+        s = bf_av_parse_body(cases[k].body, strlen(cases[k].body), 900, &b, &thr, msg, sizeof msg);
         EXPECT(s == cases[k].want && thr == cases[k].throttled && strstr(msg, cases[k].text),
-               "AV case %zu: status %d (want %d) throttled %d msg \"%s\"", k, s, cases[k].want,
-               thr, msg);
+               "AV case %zu: status %d (want %d) throttled %d msg \"%s\"", k, s, cases[k].want, thr,
+               msg);
         bf_bars_clear(&b);
     }
     bf_bars_free(&b);
@@ -201,13 +198,13 @@ static void test_finish_and_regrid(void)
     bf_bars b;
     bf_bars_init(&b, "X", 1800);
     long long t = T0930_0312;
-    push(&b, t + 1800, 2, 20, 2.1, 5);          /* 10:00 */
-    push(&b, t, 1, 10, 1.1, 4);                 /* 09:30 (out of order on purpose) */
-    push(&b, 1710230400LL, 9, 1, NAN, -1);      /* 04:00, extended */
-    push(&b, t + 3600, 3, 30, 3.1, 6);          /* 10:30 */
-    push(&b, t + 5400, 4, 40, 4.1, 7);          /* 11:00 */
-    push(&b, t + 5400 + 77, 5, 1, NAN, -1);     /* 11:01:17, off the grid */
-    push(&b, 1720101600LL, 6, 1, NAN, -1);      /* 2024-07-04 10:00, a holiday */
+    push(&b, t + 1800, 2, 20, 2.1, 5);      /* 10:00 */
+    push(&b, t, 1, 10, 1.1, 4);             /* 09:30 (out of order on purpose) */
+    push(&b, 1710230400LL, 9, 1, NAN, -1);  /* 04:00, extended */
+    push(&b, t + 3600, 3, 30, 3.1, 6);      /* 10:30 */
+    push(&b, t + 5400, 4, 40, 4.1, 7);      /* 11:00 */
+    push(&b, t + 5400 + 77, 5, 1, NAN, -1); /* 11:01:17, off the grid */
+    push(&b, 1720101600LL, 6, 1, NAN, -1);  /* 2024-07-04 10:00, a holiday */
     int64_t off = 0;
     bf_status s = bf_np_finish(&b, 1800, 0, 2000000000, 0, 1, 2000000000, &off);
     EXPECT(s == BF_OK && b.n == 4 && b.ts[0] == t && b.ts[3] == t + 5400,

@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 static int g_fail;
-#define EXPECT(cond, ...)                                           \
-    do {                                                            \
-        if (!(cond)) {                                              \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);    \
-            fprintf(stderr, __VA_ARGS__);                           \
-            fprintf(stderr, "\n");                                  \
-            g_fail++;                                               \
-        }                                                           \
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            g_fail++;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static void test_bucket(void)
