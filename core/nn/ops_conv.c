@@ -55,27 +55,40 @@ void bf_dwconv_backward(float *din, float *dw, float *db, const float *dout, con
     }
     if (!dw && !db)
         return;
-    enum { CB = 16 };
+    /* per channel block: float sums over one window (L rows), added in order
+     * into double accumulators */
+    enum { CB = 32 };
     int nblk = (H + CB - 1) / CB;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
-        int c0 = blk * CB, c1 = c0 + CB < H ? c0 + CB : H, nc = c1 - c0;
+        int c0 = blk * CB, nc = c0 + CB < H ? CB : H - c0;
         double aw[BF_DW_MAX_K][CB], ab[CB];
         memset(aw, 0, sizeof aw);
         memset(ab, 0, sizeof ab);
         for (int bb = 0; bb < B; bb++) {
+            float pw[BF_DW_MAX_K][CB], pb[CB];
+            memset(pw, 0, sizeof pw);
+            memset(pb, 0, sizeof pb);
             for (int t = 0; t < L; t++) {
                 const float *g = dout + ((size_t)bb * L + t) * H + c0;
+#pragma omp simd
                 for (int c = 0; c < nc; c++)
-                    ab[c] += g[c];
+                    pb[c] += g[c];
                 for (int k = 0; k < K; k++) {
                     int s = t - (K - 1 - k) * d;
                     if (s < 0)
                         continue;
                     const float *x = in + ((size_t)bb * L + s) * H + c0;
+                    float *pk = pw[k];
+#pragma omp simd
                     for (int c = 0; c < nc; c++)
-                        aw[k][c] += (double)g[c] * x[c];
+                        pk[c] += g[c] * x[c];
                 }
+            }
+            for (int c = 0; c < nc; c++) {
+                ab[c] += pb[c];
+                for (int k = 0; k < K; k++)
+                    aw[k][c] += pw[k][c];
             }
         }
         for (int c = 0; c < nc; c++) {

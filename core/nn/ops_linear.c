@@ -55,19 +55,28 @@ void bf_linear_forward(float *out, const float *in, const float *w, const float 
 
 void bf_colsum_add(float *dst, const float *src, int N, int W)
 {
-    enum { CB = 32 };
+    /* per column block: float sums over runs of RB rows (vectorized across
+     * columns), each run added in order into a double accumulator */
+    enum { CB = 64, RB = 32 };
     int nblk = (W + CB - 1) / CB;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
-        int c0 = blk * CB, c1 = c0 + CB < W ? c0 + CB : W;
+        int c0 = blk * CB, nc = c0 + CB < W ? CB : W - c0;
         double acc[CB] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *row = src + (size_t)n * W;
-            for (int c = c0; c < c1; c++)
-                acc[c - c0] += row[c];
+        for (int n0 = 0; n0 < N; n0 += RB) {
+            int n1 = n0 + RB < N ? n0 + RB : N;
+            float part[CB] = {0};
+            for (int n = n0; n < n1; n++) {
+                const float *row = src + (size_t)n * W + c0;
+#pragma omp simd
+                for (int c = 0; c < nc; c++)
+                    part[c] += row[c];
+            }
+            for (int c = 0; c < nc; c++)
+                acc[c] += part[c];
         }
-        for (int c = c0; c < c1; c++)
-            dst[c] += (float)acc[c - c0];
+        for (int c = 0; c < nc; c++)
+            dst[c0 + c] += (float)acc[c];
     }
 }
 
