@@ -26,6 +26,9 @@ typedef struct bf_sym_rec {
     int64_t first_ts, last_ts; /* first/last written-candidate row time */
     int64_t first_bar_ts, last_bar_ts; /* starts of the first/last bar used */
     int32_t provider;    /* index into opts->providers, -1 = none */
+    /* pass-1 rows kept in memory (NULL: recompute in pass 2) */
+    float *X, *y;
+    int64_t *ts;
 } bf_sym_rec;
 
 /* Bottom-K sample by a hash of (sym_id, ts): the same rows are chosen
@@ -45,7 +48,10 @@ typedef struct bf_master_state {
     char date[16];             /* YYYY-MM-DD of the version name (rank 0) */
     char spill_path[4200];
     bf_sym_rec *rec;           /* hi - lo */
+    int64_t n_rec;
     int64_t *times, ntimes;    /* local distinct row times (sorted) */
+    int64_t kept_bytes;        /* pass-1 rows held in memory */
+    int64_t kept_symbols;
     int64_t n_times;           /* global distinct row times */
     int64_t val_start, test_start;
     int64_t rank_rows[3], offset[3], total[3];

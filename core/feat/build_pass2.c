@@ -27,6 +27,12 @@ static const char *const g_split_names[3] = {"train", "val", "test"};
 
 void bf_master_state_free(bf_master_state *m)
 {
+    /* rec has hi - lo entries; entries past a failed pass 1 are zero */
+    for (int64_t i = 0; m->rec && i < m->n_rec; i++) {
+        free(m->rec[i].X);
+        free(m->rec[i].y);
+        free(m->rec[i].ts);
+    }
     free(m->rec);
     free(m->times);
     free(m->median);
@@ -312,8 +318,19 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
     bf_sym_rec *r = &m->rec[s - p->lo];
     if (r->cnt[0] + r->cnt[1] + r->cnt[2] == 0)
         return BF_OK;
-    BF_TRY(bf_ds_load_symbol(o, p->syms[s], o->start, o->end, w, NULL, 0, m->stage));
-    bf_feat_rows *rows = &w->rows;
+    bf_feat_rows kept, *rows = &w->rows;
+    if (r->X) { /* kept from pass 1 */
+        memset(&kept, 0, sizeof kept);
+        kept.n = r->n_rows;
+        kept.F = p->F;
+        kept.H = p->H;
+        kept.X = r->X;
+        kept.y = r->y;
+        kept.ts_end = r->ts;
+        rows = &kept;
+    } else {
+        BF_TRY(bf_ds_load_symbol(o, p->syms[s], o->start, o->end, w, NULL, 0, m->stage));
+    }
     int F = p->F, H = p->H;
     if (rows->n != r->n_rows)
         return BF_FAIL(BF_ERR, "%s: %lld rows in pass 2 but %lld in pass 1 (cache changed "
@@ -366,6 +383,13 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
         if (got[k] != r->cnt[k])
             return BF_FAIL(BF_ERR, "%s: %lld %s rows in pass 2, %lld counted in pass 1",
                            p->syms[s], (long long)got[k], g_split_names[k], (long long)r->cnt[k]);
+    if (r->X) { /* written: release the kept rows now */
+        free(r->X);
+        free(r->y);
+        free(r->ts);
+        r->X = r->y = NULL;
+        r->ts = NULL;
+    }
     return BF_OK;
 }
 

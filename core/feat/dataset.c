@@ -6,6 +6,7 @@
 #include "core/base/h5.h"
 #include "core/base/json.h"
 #include "core/feat/dataset_build.h"
+#include "core/feat/dataset_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +173,7 @@ static bf_status verify_file(const char *dir, const char *file)
     bf_status st = bf_json_get_str(e, "crc32", mp, &want);
     uint32_t crc = 0;
     if (st == BF_OK)
-        st = bf_file_crc32(fp, &crc);
+        st = bf_ds_file_crc32(fp, &crc);
     if (st == BF_OK) {
         char got[9];
         snprintf(got, sizeof got, "%08x", crc);

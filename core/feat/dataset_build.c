@@ -50,6 +50,8 @@ void bf_build_opts_defaults(bf_build_opts *o)
     o->split.train_frac = 0.7;
     o->split.val_frac = 0.15;
     o->scaler = BF_SCALER_ROBUST_PER_SYMBOL;
+    o->seed = 42;
+    o->signal_strength = 0.1;
 }
 
 static int cmp_sym(const void *a, const void *b) { return strcmp(a, b); }
@@ -155,6 +157,33 @@ static bf_status report_missing(const char *text, int64_t len, int64_t nmiss)
 
 /* ---- pass 1 -------------------------------------------------------------------- */
 
+/* Keep a symbol's rows for pass 2 while the budget allows: small universes
+ * are then built in one pass; large ones recompute what was not kept. */
+static void keep_rows(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+                      bf_sym_rec *r, const bf_feat_rows *rows)
+{
+    int64_t budget = o->memory_budget_bytes ? o->memory_budget_bytes : ((int64_t)512 << 20);
+    int64_t bytes = rows->n * ((int64_t)(p->F + p->H) * 4 + 8);
+    if (rows->n == 0 || budget < 0 || m->kept_bytes + bytes > budget)
+        return;
+    r->X = malloc((size_t)rows->n * (size_t)p->F * sizeof(float));
+    r->y = malloc((size_t)rows->n * (size_t)p->H * sizeof(float));
+    r->ts = malloc((size_t)rows->n * sizeof(int64_t));
+    if (!r->X || !r->y || !r->ts) { /* not an error: pass 2 recomputes */
+        free(r->X);
+        free(r->y);
+        free(r->ts);
+        r->X = r->y = NULL;
+        r->ts = NULL;
+        return;
+    }
+    memcpy(r->X, rows->X, (size_t)rows->n * (size_t)p->F * sizeof(float));
+    memcpy(r->y, rows->y, (size_t)rows->n * (size_t)p->H * sizeof(float));
+    memcpy(r->ts, rows->ts_end, (size_t)rows->n * sizeof(int64_t));
+    m->kept_bytes += bytes;
+    m->kept_symbols++;
+}
+
 /* merge sorted unique b into sorted unique *a */
 static bf_status merge_times(int64_t **a, int64_t *na, int64_t *cap, int64_t **scratch,
                              int64_t *scap, const int64_t *b, int64_t nb)
@@ -198,6 +227,7 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
     int64_t nloc = p->hi - p->lo;
     m->rec = calloc((size_t)(nloc ? nloc : 1), sizeof *m->rec);
     BF_CHECK_ALLOC(m->rec, (size_t)nloc * sizeof *m->rec);
+    m->n_rec = nloc;
     snprintf(m->spill_path, sizeof m->spill_path, "%s/.rank%d.ts", m->tmpdir, bf_mpi_rank());
     FILE *spill = fopen(m->spill_path, "wb");
     if (!spill)
@@ -254,6 +284,7 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
             break;
         }
         off += w.rows.n;
+        keep_rows(o, p, m, r, &w.rows);
         st = merge_times(&m->times, &m->ntimes, &tcap, &scratch, &scap, w.rows.ts_end, w.rows.n);
         if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL)
             bf_sampler_offer_symbol(&m->smp, (int32_t)s, w.rows.X, w.rows.ts_end, w.rows.n);

@@ -11,9 +11,10 @@
  *    symbol in the sorted, de-duplicated universe. Ranks own contiguous
  *    sym_id ranges, so the output is byte-for-byte the same array content
  *    for any number of ranks.
- *  - Streaming: a rank holds one symbol's bars and feature rows at a time,
- *    plus fixed-size write buffers (see bf_build_opts.write_buffer_bytes);
- *    the bound is stated in docs/formats.md.
+ *  - Bounded memory: a rank holds one symbol's bars and feature rows at a
+ *    time, the rows it kept from pass 1 (at most memory_budget_bytes; the
+ *    other symbols are recomputed in pass 2) and fixed-size write buffers
+ *    (write_buffer_bytes); the bound is stated in docs/formats.md.
  *  - Nothing is overwritten: the version is written in
  *    <root>/vYYYY-MM-DD.tmp-<pid>/ and renamed (no-replace) to its final
  *    name; `master` is switched only after that rename succeeded.
@@ -51,11 +52,17 @@ typedef struct bf_build_opts {
     int64_t start, end;         /* bars with start <= ts < end; 0 = unbounded */
     const char *build_args_json;/* resolved flags, recorded in meta.json (may be NULL) */
     int64_t write_buffer_bytes; /* per rank; 0 = 64 MiB */
+    int64_t memory_budget_bytes;/* per rank: pass-1 rows kept in memory up to this, the rest
+                                   recomputed in pass 2; 0 = 512 MiB, < 0 = keep none */
     int64_t global_sample_rows; /* rows sampled for the global scaler; 0 = 500000 */
     int64_t today;              /* UTC seconds used for version names; 0 = now */
-    /* delta only */
+    /* delta only: fetching the new bars (core/data/fetch.h) */
     int no_fetch;               /* 1: use the cache as it is */
-    const char *fetch_provider; /* provider to fetch new bars from (NULL = first of providers) */
+    const char *fetch_provider; /* fetch every symbol from this provider; NULL = from the
+                                   provider its master bars came from */
+    uint64_t seed;              /* synthetic provider */
+    double signal_strength;     /* synthetic provider */
+    const char *alpaca_key_id, *alpaca_secret_key, *alphavantage_key, *csv_dir;
 } bf_build_opts;
 
 /* Why rows were not written, summed over ranks. */

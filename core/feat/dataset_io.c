@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <math.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,35 +155,22 @@ void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w)
     d->rows_nonfinite += w->nonfinite + w->rows.n_nonfinite;
 }
 
-/* Text for the parts of [a, b) not covered by the sorted-or-not ranges. */
+/* "a..b, c..d" for the parts of [a, b) the covered ranges lack; their count */
 static int uncovered(const int64_t *rg, int nr, int64_t a, int64_t b, char *out, size_t n)
 {
-    int64_t cur = a;
-    int gaps = 0;
-    size_t len = strlen(out);
-    while (cur < b) {
-        /* the covered range containing cur, if any, else the next start */
-        int64_t next_start = b, covered_end = -1;
-        for (int i = 0; i < nr; i++) {
-            int64_t s = rg[2 * i], e = rg[2 * i + 1];
-            if (s <= cur && cur < e && e > covered_end)
-                covered_end = e;
-            if (s > cur && s < next_start)
-                next_start = s;
-        }
-        if (covered_end > cur) {
-            cur = covered_end;
-            continue;
-        }
+    int64_t gaps[16];
+    int ng = bf_ranges_missing(rg, nr, a, b, gaps, 8);
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < ng && i < 8 && len < n; i++) {
         char d0[24], d1[24];
-        bf_time_format(cur, d0, sizeof d0);
-        bf_time_format(next_start, d1, sizeof d1);
-        if (len < n)
-            len += (size_t)snprintf(out + len, n - len, "%s%s..%s", gaps ? ", " : "", d0, d1);
-        gaps++;
-        cur = next_start;
+        bf_time_format(gaps[2 * i], d0, sizeof d0);
+        bf_time_format(gaps[2 * i + 1], d1, sizeof d1);
+        len += (size_t)snprintf(out + len, n - len, "%s%s..%s", i ? ", " : "", d0, d1);
     }
-    return gaps;
+    if (ng > 8 && len < n)
+        snprintf(out + len, n - len, ", and %d more", ng - 8);
+    return ng;
 }
 
 static void compact(bf_sym_rows *w)
@@ -233,12 +221,22 @@ bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t sta
         missing[0] = 0;
     int base = o->spec.interval_s[0];
     double t0 = bf_now();
+    /* the first provider in the lookup order whose cache has the symbol */
     int which = -1;
-    bf_status st = bf_cache_find(o->cache_dir, o->providers, o->n_providers, base, sym, &which);
-    if (st == BF_ENOTFOUND) {
+    bf_cache_loc loc = {o->cache_dir, NULL, base, o->spec.extended_hours};
+    for (int i = 0; i < o->n_providers && which < 0; i++) {
+        char path[4200];
+        loc.provider = o->providers[i];
+        BF_TRY(bf_cache_loc_path(&loc, sym, path, sizeof path));
+        if (bf_path_exists(path))
+            which = i;
+    }
+    if (which < 0) {
         if (missing) {
-            size_t len = (size_t)snprintf(missing, missing_n, "%s (no %s cache under %s for",
-                                          sym, bf_interval_name(base), o->cache_dir);
+            size_t len = (size_t)snprintf(missing, missing_n, "%s (no %s%s cache under %s for",
+                                          sym, bf_interval_name(base),
+                                          o->spec.extended_hours ? " extended-hours" : "",
+                                          o->cache_dir);
             for (int i = 0; i < o->n_providers && len < missing_n; i++)
                 len += (size_t)snprintf(missing + len, missing_n - len, "%s%s", i ? "," : " ",
                                         o->providers[i]);
@@ -247,43 +245,38 @@ bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t sta
         }
         return BF_ENOTFOUND;
     }
-    BF_TRY(st);
     w->provider = which;
-    if (start || end) {
-        int64_t *rg = NULL;
-        int nr = 0;
-        BF_TRY(bf_cache_covered(o->cache_dir, o->providers[which], base, sym, &rg, &nr));
-        int64_t a = start, b = end;
-        if (!a || !b) { /* one side open: the cache's extent bounds it */
-            int64_t lo = INT64_MAX, hi = INT64_MIN;
-            for (int i = 0; i < nr; i++) {
-                lo = rg[2 * i] < lo ? rg[2 * i] : lo;
-                hi = rg[2 * i + 1] > hi ? rg[2 * i + 1] : hi;
-            }
-            if (!a)
-                a = nr ? lo : b;
-            if (!b)
-                b = nr ? hi : a;
-        }
-        char gaps[1024] = "";
-        int ng = uncovered(rg, nr, a, b, gaps, sizeof gaps);
-        free(rg);
-        if (ng > 0) {
+    loc.provider = o->providers[which];
+    bf_bars b;
+    bf_bars_init(&b, sym, base);
+    int64_t *rg = NULL;
+    int nr = 0;
+    bf_status st = bf_cache_load(&loc, sym, &b, &rg, &nr);
+    if (st == BF_OK && (start || end)) {
+        int64_t a = start, e = end;
+        if (!a) /* one side open: the cache's extent bounds it */
+            a = nr ? rg[0] : e;
+        if (!e)
+            e = nr ? rg[2 * nr - 1] : a;
+        char gaps[1024];
+        if (uncovered(rg, nr, a, e, gaps, sizeof gaps) > 0) {
             if (missing)
                 snprintf(missing, missing_n, "%s (%s: %s not cached)", sym, o->providers[which],
                          gaps);
-            return BF_ENOTFOUND;
+            st = BF_ENOTFOUND;
         }
     }
-    bf_bars b;
-    bf_bars_init(&b, sym, base);
-    st = bf_cache_read(o->cache_dir, o->providers[which], base, sym, &b);
-    if (st == BF_OK && (start || end)) {
-        bf_bars s;
-        bf_bars_init(&s, sym, base);
-        st = bf_bars_slice(&b, start ? start : INT64_MIN, end ? end : INT64_MAX, &s);
+    free(rg);
+    if (st != BF_OK) {
         bf_bars_free(&b);
-        b = s;
+        return st;
+    }
+    if (start || end) {
+        bf_bars sl;
+        bf_bars_init(&sl, sym, base);
+        st = bf_bars_slice(&b, start ? start : INT64_MIN, end ? end : INT64_MAX, &sl);
+        bf_bars_free(&b);
+        b = sl;
     }
     double t1 = bf_now();
     if (st == BF_OK)
@@ -404,6 +397,80 @@ void bf_ds_date(int64_t t, char out[16])
 }
 
 void bf_ds_hex32(uint32_t v, char out[9]) { snprintf(out, 9, "%08x", v); }
+
+/* ---- CRC-32, slicing by 8 ------------------------------------------------------- */
+
+static uint32_t g_crc8[8][256];
+static pthread_once_t g_crc8_once = PTHREAD_ONCE_INIT;
+
+static void crc8_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        g_crc8[0][i] = c;
+    }
+    for (int t = 1; t < 8; t++)
+        for (int i = 0; i < 256; i++)
+            g_crc8[t][i] = (g_crc8[t - 1][i] >> 8) ^ g_crc8[0][g_crc8[t - 1][i] & 0xFF];
+}
+
+uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n)
+{
+    pthread_once(&g_crc8_once, crc8_init);
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (n >= 8) { /* 8 bytes per step through 8 tables (little-endian loads) */
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + 4, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        lo = __builtin_bswap32(lo);
+        hi = __builtin_bswap32(hi);
+#endif
+        lo ^= crc;
+        crc = g_crc8[7][lo & 0xFF] ^ g_crc8[6][(lo >> 8) & 0xFF] ^ g_crc8[5][(lo >> 16) & 0xFF] ^
+              g_crc8[4][lo >> 24] ^ g_crc8[3][hi & 0xFF] ^ g_crc8[2][(hi >> 8) & 0xFF] ^
+              g_crc8[1][(hi >> 16) & 0xFF] ^ g_crc8[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n--)
+        crc = g_crc8[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+bf_status bf_ds_file_crc32(const char *path, uint32_t *crc)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s'", path);
+    size_t cap = (size_t)1 << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", path);
+    }
+    uint32_t c = 0;
+    bf_status st = BF_OK;
+    for (;;) {
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = bf_fail_errno(__FILE__, __LINE__, "read", "read error on '%s'", path);
+            break;
+        }
+        if (r == 0)
+            break;
+        c = bf_ds_crc32(c, buf, (size_t)r);
+    }
+    free(buf);
+    close(fd);
+    *crc = c;
+    return st;
+}
 
 static int rename_noreplace(const char *from, const char *to)
 {

@@ -89,6 +89,12 @@ bf_status bf_ds_publish_dir(const char *tmp, const char *parent, const char *bas
 /* Remove a directory tree we created (temp dirs after a failure). */
 void bf_ds_rmtree(const char *path);
 
+/* CRC-32 of a file's bytes, the same value as bf_file_crc32 (IEEE 802.3,
+ * what zlib.crc32 computes) but slicing-by-8, several times faster: datasets
+ * are checksummed at write time and verified at every open. */
+bf_status bf_ds_file_crc32(const char *path, uint32_t *crc);
+uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n);
+
 /* 8 lowercase hex digits */
 void bf_ds_hex32(uint32_t v, char out[9]);
 

@@ -173,7 +173,6 @@ static bf_status compute_rows(const bf_build_opts *o, const master_info *mi, int
             st = BF_FAIL(BF_EINVAL, "bars missing from the cache: %s", missing);
         if (st != BF_OK)
             break;
-        bf_build_count_drops(d, &w);
         int64_t cut = mi->last_row[s] ? mi->last_row[s] : mi->last_row_all;
         int64_t i0 = 0;
         while (i0 < w.rows.n && w.rows.ts_end[i0] <= cut)

@@ -278,7 +278,7 @@ bf_status bf_delta_publish(const bf_build_opts *o, const master_info *mi, int pu
         uint32_t crc = 0;
         struct stat sb;
         if (st == BF_OK)
-            st = bf_file_crc32(p, &crc);
+            st = bf_ds_file_crc32(p, &crc);
         if (st == BF_OK)
             st = bf_fsync_path(p);
         if (st == BF_OK && stat(p, &sb) == 0)

@@ -1,0 +1,51 @@
+"""test_build_errors.py - `barforge build` refuses bad input with exit code 2
+and a message that names the problem: symbols missing from the cache (named,
+with the missing range), too short a history, compression under MPI, a
+target horizon that is not a horizon, an unknown interval, a delta without a
+master. A failed build leaves nothing under --datasets-root."""
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import buildtest  # noqa: E402
+from buildtest import barforge, check, done, mkcache, workdir  # noqa: E402
+
+
+def expect(r, words, label):
+    check(r.returncode == 2, f"{label}: exit code {r.returncode}, expected 2; stderr: {r.stderr}")
+    for wd in words:
+        check(wd in r.stderr, f"{label}: stderr lacks '{wd}': {r.stderr}")
+
+
+def main():
+    w = workdir("errors")
+    cache, root = os.path.join(w, "cache"), os.path.join(w, "ds")
+    mkcache(cache, "2023-01-03", 130, ["AAPL", "KO"])
+    mkcache(cache, "2023-01-03", 40, ["SHORT"])
+    base = ["build", "--providers", "synthetic", "--cache-dir", cache, "--datasets-root", root]
+
+    r = barforge(base + ["--symbols", "AAPL,NOPE,KO,ZZTOP"])
+    expect(r, ["2 symbol(s)", "NOPE", "ZZTOP", "barforge fetch"], "missing symbols")
+    r = barforge(base + ["--symbols", "AAPL,KO", "--start", "2022-06-01", "--end", "2023-05-01"])
+    expect(r, ["AAPL", "KO", "2022-06-01T00:00:00Z..", "not cached"], "missing range")
+    r = barforge(base + ["--symbols", "SHORT"])
+    check(r.returncode == 2 and ("too few rows" in r.stderr or "no rows" in r.stderr),
+          f"short history: rc {r.returncode}: {r.stderr}")
+    r = barforge(base + ["--symbols", "AAPL,KO", "--compress", "3"], ranks=2)
+    expect(r, ["--compress 3", "single rank"], "compression under MPI")
+    r = barforge(base + ["--symbols", "AAPL,KO", "--target-horizon", "3"])
+    expect(r, ["--target-horizon 3"], "target horizon")
+    r = barforge(base + ["--symbols", "AAPL,KO", "--base-interval", "7m"])
+    expect(r, ["7m"], "interval")
+    r = barforge(base + ["--symbols", "AAPL,KO", "--mode", "delta", "--no-fetch"])
+    expect(r, ["no master dataset"], "delta without master")
+    left = os.listdir(root) if os.path.isdir(root) else []
+    check(not left, f"failed builds left {left} in the datasets root")
+    if not buildtest.failures:
+        shutil.rmtree(w, ignore_errors=True)
+    done("test_build_errors")
+
+
+if __name__ == "__main__":
+    main()

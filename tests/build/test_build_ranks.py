@@ -1,0 +1,79 @@
+"""test_build_ranks.py - the same master build with 1 rank and with
+`mpirun -n 2` gives identical X, y, sym_id and ts in every split (and
+identical scalers), for the per-symbol scaler with a write buffer small
+enough to force several collective rounds, and for the global scaler with a
+sample smaller than the train split (so sampling really happens)."""
+import os
+import shutil
+import sys
+
+import h5py
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import buildtest  # noqa: E402
+from buildtest import barforge, cache_end, check, done, mkcache, workdir  # noqa: E402
+
+SYMS = ["AA", "BB", "CC", "DD", "EE"]  # 5: the ranks own 3 and 2 symbols
+
+
+def compare(root1, root2, label):
+    for split in ["train", "val", "test"]:
+        a = h5py.File(os.path.join(root1, "master", split + ".h5"), "r")
+        b = h5py.File(os.path.join(root2, "master", split + ".h5"), "r")
+        for k in ["X", "y", "sym_id", "ts"]:
+            x, y = a[k][:], b[k][:]
+            if not check(x.shape == y.shape, f"{label} {split}/{k}: shape {x.shape} vs {y.shape}"):
+                continue
+            diff = np.flatnonzero((x != y).reshape(len(x), -1).any(axis=1)) if x.size else []
+            check(len(diff) == 0, f"{label} {split}/{k}: {len(diff)} rows differ, first at "
+                  f"row {diff[0] if len(diff) else -1}")
+        check(len(a["ts"]) > 0, f"{label} {split}: empty")
+    for f in ["scalers.h5", "symbols.h5"]:
+        a = h5py.File(os.path.join(root1, "master", f), "r")
+        b = h5py.File(os.path.join(root2, "master", f), "r")
+        for k in a:
+            check(np.array_equal(a[k][:], b[k][:]), f"{label} {f}/{k} differs")
+
+
+def main():
+    w = workdir("ranks")
+    cache = os.path.join(w, "cache")
+    mkcache(cache, "2023-01-03", 140, SYMS)
+    common = ["build", "--symbols", ",".join(SYMS), "--providers", "synthetic", "--cache-dir", cache]
+    runs = {
+        "per-symbol": ["--write-buffer-mb", "1"],
+        "global": ["--scaler", "global", "--scaler-sample-rows", "3000"],
+    }
+    for label, extra in runs.items():
+        r1 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "1")])
+        r2 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "2")], ranks=2)
+        check(r1.returncode == 0, f"{label}, 1 rank: rc {r1.returncode}: {r1.stderr}")
+        check(r2.returncode == 0, f"{label}, 2 ranks: rc {r2.returncode}: {r2.stderr}")
+        if r1.returncode == 0 and r2.returncode == 0:
+            check("max over 2 ranks" in r2.stdout, f"2-rank summary: {r2.stdout}")
+            compare(os.path.join(w, label + "1"), os.path.join(w, label + "2"), label)
+    # a delta on top of a master that ends before the cache does: same cum.h5
+    end = cache_end(cache, "AA")
+    for n in (1, 2):
+        root = os.path.join(w, f"delta{n}")
+        r = barforge(common + ["--datasets-root", root, "--end", "2023-06-30"], ranks=n)
+        check(r.returncode == 0, f"master for the delta, {n} rank(s): {r.stderr}")
+        r = barforge(["build", "--mode", "delta", "--no-fetch", "--cache-dir", cache,
+                      "--datasets-root", root, "--end", end], ranks=n)
+        check(r.returncode == 0, f"delta, {n} rank(s): {r.stderr}")
+    try:
+        a = h5py.File(os.path.join(w, "delta1", "extended_master", "cum.h5"), "r")
+        b = h5py.File(os.path.join(w, "delta2", "extended_master", "cum.h5"), "r")
+        check(len(a["ts"]) > 0, "empty delta")
+        for k in ["X", "y", "sym_id", "ts"]:
+            check(np.array_equal(a[k][:], b[k][:]), f"delta cum.h5/{k} differs, 1 vs 2 ranks")
+    except OSError as e:
+        check(False, f"cum.h5 missing: {e}")
+    if not buildtest.failures:
+        shutil.rmtree(w, ignore_errors=True)
+    done("test_build_ranks")
+
+
+if __name__ == "__main__":
+    main()
