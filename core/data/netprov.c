@@ -133,6 +133,8 @@ bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, i
                     bf_cal_ny_civil(ts, &c);
                     ts = bf_cal_ny_to_utc(c.year, c.month, c.day, 9, 30, 0);
                 }
+            } else if (ts < start || ts >= end) {
+                continue; /* outside the range: neither kept nor counted */
             } else if (!bf_cal_on_grid(ts, interval_s, extended)) {
                 /* extended-hours bars in regular mode are expected, not counted */
                 off += !bf_cal_on_grid(ts, interval_s, 1);

@@ -87,6 +87,25 @@ static int valid_day(const char *day)
     return 1;
 }
 
+/* mkdir -p: the state directory usually lives under a cache not made yet */
+static bf_status mkdir_p(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            return BF_FAIL(BF_EIO, "cannot create quota directory '%s': %s", path,
+                           strerror(errno));
+        *p = c;
+        if (!c)
+            return BF_OK;
+    }
+}
+
 bf_status bf_quota_init(bf_quota *q, const char *state_dir, const char *name, int daily_limit)
 {
     memset(q, 0, sizeof *q);
@@ -99,12 +118,7 @@ bf_status bf_quota_init(bf_quota *q, const char *state_dir, const char *name, in
         if (n < 0 || (size_t)n >= sizeof q->dir)
             return BF_FAIL(BF_EINVAL, "state directory path too long (%zu characters): '%s'",
                            strlen(state_dir), state_dir);
-        if (mkdir(state_dir, 0755) != 0 && errno != EEXIST)
-            return BF_FAIL(BF_EIO, "cannot create state directory '%s': %s", state_dir,
-                           strerror(errno));
-        if (mkdir(q->dir, 0755) != 0 && errno != EEXIST)
-            return BF_FAIL(BF_EIO, "cannot create quota directory '%s': %s", q->dir,
-                           strerror(errno));
+        BF_TRY(mkdir_p(q->dir));
     }
     return BF_OK;
 }

@@ -234,6 +234,14 @@ static void test_finish_and_regrid(void)
     push(&b, t + 1800, 2, 20, 2.1, 5);
     bf_np_finish(&b, 1800, 0, 2000000000, 0, 1, t + 1800 + 600, NULL);
     EXPECT(b.n == 1, "bar forming at now kept: n %lld", (long long)b.n);
+    /* off-grid bars outside the range asked are not counted */
+    bf_bars_clear(&b);
+    push(&b, t, 1, 10, 1.1, 4);
+    push(&b, 1720101600LL, 6, 1, NAN, -1); /* the 2024-07-04 holiday, outside the range */
+    off = -1;
+    bf_np_finish(&b, 1800, t, t + 7200, 0, 1, 2000000000, &off);
+    EXPECT(b.n == 1 && off == 0, "out-of-range holiday bar: n %lld off %lld", (long long)b.n,
+           (long long)off);
     /* daily: moved to 09:30 New York of its date */
     bf_bars_clear(&b);
     b.interval_s = 86400;

@@ -114,6 +114,13 @@ static void test_quota(const char *dir)
                bf_quota_take(&mem, "2024-03-12", &used) == BF_OK &&
                bf_quota_take(&mem, "2024-03-12", &used) == BF_EQUOTA,
            "per-process quota of 2");
+    /* a state directory under a cache that does not exist yet */
+    char nested[1024];
+    snprintf(nested, sizeof nested, "%s/cache/not/made/.state", dir);
+    bf_quota deep;
+    EXPECT(bf_quota_init(&deep, nested, "deep", 3) == BF_OK, "nested state dir: %s",
+           bf_last_error());
+    EXPECT(bf_quota_take(&deep, "2024-03-12", &used) == BF_OK && used == 1, "nested take");
     bf_quota unl;
     bf_quota_init(&unl, dir, "unlimited", 0);
     for (int i = 0; i < 30; i++)
