@@ -109,7 +109,20 @@ typedef struct trainer {
     int64_t last_saved_step; /* step and state of the last last.h5 this session */
     int64_t last_saved_finished;
     int64_t last_eval_step;
+    char good_ckpt[4300];    /* newest resume point committed, for error messages */
+    int64_t good_step;
+    char kept[4500];
 } trainer;
+
+static const char *kept_msg(trainer *t)
+{
+    if (t->good_ckpt[0])
+        snprintf(t->kept, sizeof t->kept, "the last good checkpoint %s (step %lld) is kept",
+                 t->good_ckpt, (long long)t->good_step);
+    else
+        snprintf(t->kept, sizeof t->kept, "no checkpoint had been written");
+    return t->kept;
+}
 
 /* ---- evaluation -------------------------------------------------------- */
 
@@ -125,8 +138,8 @@ static bf_status eval_val(trainer *t, double *loss)
     *loss = sums[0] / sums[1];
     if (!isfinite(*loss))
         return BF_FAIL(BF_ENAN, "validation loss is %g at step %lld (epoch %lld): the model "
-                       "diverged; the last good checkpoint is kept", *loss, (long long)t->s.step,
-                       (long long)t->s.epoch + 1);
+                       "diverged; %s", *loss, (long long)t->s.step, (long long)t->s.epoch + 1,
+                       kept_msg(t));
     return BF_OK;
 }
 
@@ -146,6 +159,10 @@ static bf_status save(trainer *t, const char *path)
         bf_status agreed = bf_status_agree(st);
         if (agreed != BF_OK && st == BF_OK)
             return BF_FAIL(agreed, "rank 0 failed to write checkpoint '%s'", path);
+    }
+    if (st == BF_OK && strcmp(path, t->rp.best) != 0) {
+        snprintf(t->good_ckpt, sizeof t->good_ckpt, "%s", path);
+        t->good_step = t->s.step;
     }
     return st;
 }
@@ -219,10 +236,9 @@ static bf_status step(trainer *t, const int64_t *ids, int bsz, double lr, double
         if (fst != BF_OK && fst != BF_ENAN)
             return fst;
         return BF_FAIL(BF_ENAN, "training loss is not finite at step %lld (epoch %lld, windows "
-                       "%lld..%lld of the epoch): stopping; nothing was written after step %lld",
+                       "%lld..%lld of the epoch): stopping; %s",
                        (long long)t->s.step + 1, (long long)t->s.epoch + 1,
-                       (long long)t->s.cursor, (long long)t->s.cursor + bsz - 1,
-                       (long long)t->s.step);
+                       (long long)t->s.cursor, (long long)t->s.cursor + bsz - 1, kept_msg(t));
     }
     *loss_out = red[0] / bsz;
     *preempt = red[2] > 0;
@@ -241,8 +257,8 @@ static bf_status step(trainer *t, const int64_t *ids, int bsz, double lr, double
     float gn = bf_grad_clip(t->m.grads, t->m.n_params, (float)t->o->grad_clip);
     if (!isfinite(gn))
         return BF_FAIL(BF_ENAN, "gradient norm is not finite at step %lld (epoch %lld): "
-                       "stopping; nothing was written after step %lld",
-                       (long long)t->s.step + 1, (long long)t->s.epoch + 1, (long long)t->s.step);
+                       "stopping; %s", (long long)t->s.step + 1, (long long)t->s.epoch + 1,
+                       kept_msg(t));
     bf_model_adamw_step(&t->m, (float)lr, 0.9f, 0.999f, 1e-8f, (float)t->o->weight_decay,
                         t->s.step + 1);
     *gn_out = gn;
@@ -531,6 +547,10 @@ static bf_status train_main(trainer *t)
     BF_TRY(st);
     t->s.n_train_windows = t->wtr.n;
     res->resumed_from_step = resuming ? t->s.step : -1;
+    if (resuming) {
+        snprintf(t->good_ckpt, sizeof t->good_ckpt, "%s", t->rp.resume_from);
+        t->good_step = t->s.step;
+    }
     t->last_saved_step = -1; /* last.h5 may be older than (or not) the file resumed from */
     t->last_saved_finished = t->s.finished;
     t->last_eval_step = -1;

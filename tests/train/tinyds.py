@@ -14,7 +14,7 @@ import numpy as np
 
 
 def write_dataset(vdir, n_symbols=3, rows=(240, 80, 80), F=5, H=2, target_index=0, seed=0,
-                  scale=1.0, version="v2024-01-02", noise=0.002):
+                  scale=1.0, version="v2024-01-02", noise=0.002, yscale=1.0, signal=0.01):
     rng = np.random.default_rng(seed)
     os.makedirs(vdir, exist_ok=True)
     symbols = ["S%02d" % i for i in range(n_symbols)]
@@ -31,9 +31,9 @@ def write_dataset(vdir, n_symbols=3, rows=(240, 80, 80), F=5, H=2, target_index=
             x = rng.standard_normal((n, F)).astype(np.float32)
             t = np.zeros((n, H), np.float32)
             for h in range(H):
-                t[:, h] = 0.01 * x[:, 0] * (1 + h) + noise * rng.standard_normal(n)
+                t[:, h] = signal * x[:, 0] * (1 + h) + noise * rng.standard_normal(n)
             X.append(x * scale)
-            y.append(t)
+            y.append(t * np.float32(yscale))
             sym.append(np.full(n, s, np.int32))
             ts.append(t0 + 900 * np.arange(1, n + 1, dtype=np.int64))
         t0 += 900 * (n_per + 10)

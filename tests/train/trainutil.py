@@ -2,10 +2,12 @@
 dataset, tiny model flags, running `barforge train`, reading checkpoints."""
 import glob
 import os
+import struct
 import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import h5py
 import numpy as np
@@ -101,3 +103,36 @@ def only_run_dir(runs):
     d = sorted(glob.glob(os.path.join(runs, "*")))
     check(len(d) == 1, "expected one run folder in %s, found %s" % (runs, d))
     return d[0]
+
+
+def verify_checkpoint(path):
+    """Recompute the documented checksum: crc32 over params, m, v, the 13
+    state values packed little-endian, config, args, dataset version, checksum."""
+    with h5py.File(path, "r") as f:
+        check(f.attrs["format"] == "barforge-checkpoint", "format attribute %r" % f.attrs["format"])
+        check(int(f.attrs["format_version"]) == 1, "format_version")
+        n = int(f["/model"].attrs["n_params"])
+        p, m, v = f["/model/params"][...], f["/optim/m"][...], f["/optim/v"][...]
+        check(p.dtype == np.float32 and p.shape == (n,), "params %s %s" % (p.dtype, p.shape))
+        tens = f["/model/tensors"][...]
+        check(set(tens.dtype.names) >= {"name", "offset", "numel", "shape"}, "tensor table fields %s"
+              % (tens.dtype.names,))
+        check(int(tens["offset"][-1] + tens["numel"][-1]) == n, "tensor table does not cover params")
+        # a named view: the head's weight is a slice of the flat buffer
+        names = [t.decode() for t in tens["name"]]
+        check("head.weight" in names, "no head.weight in %s" % names[:5])
+        s = f["/state"].attrs
+        ints = ["epoch", "cursor", "step", "samples_seen", "patience_counter", "best_step",
+                "finished", "n_train_windows", "rng_seed"]
+        reals = ["val_loss", "best_val_loss", "lr", "elapsed_s"]
+        blob = struct.pack("<9q4d", *[int(s[k]) for k in ints], *[float(s[k]) for k in reals])
+        c = zlib.crc32(p.tobytes())
+        c = zlib.crc32(m.tobytes(), c)
+        c = zlib.crc32(v.tobytes(), c)
+        c = zlib.crc32(blob, c)
+        for txt in (f["/model"].attrs["config_json"], f["/train"].attrs["args_json"],
+                    f["/dataset"].attrs["version"], f["/dataset"].attrs["checksum"]):
+            c = zlib.crc32(txt.encode() if isinstance(txt, str) else txt, c)
+        check(c == int(f.attrs["checksum"]), "checksum recomputed %08x, stored %08x"
+              % (c, int(f.attrs["checksum"])))
+        return {k: s[k] for k in s}
