@@ -118,7 +118,10 @@ bf_status bf_bars_clean(bf_bars *b, bf_clean_report *rep)
             continue;
         }
         double o = b->open[i], c = b->close[i], h = b->high[i], l = b->low[i];
-        double hi = fmax(fmax(o, c), fmax(h, l)), lo = fmin(fmin(o, c), fmin(h, l));
+        double oc_hi = o > c ? o : c, oc_lo = o < c ? o : c;  /* all finite here */
+        double hi = h > oc_hi ? h : oc_hi, lo = l < oc_lo ? l : oc_lo;
+        hi = l > hi ? l : hi;
+        lo = h < lo ? h : lo;
         if (h != hi || l != lo) {
             rep->hl_inconsistent++;
             b->high[i] = hi;

@@ -16,6 +16,8 @@ static void roll_init(bf_roll *r, int W)
 {
     memset(r, 0, sizeof *r);
     r->W = W;
+    r->inv_w = 1.0 / W;
+    r->inv_wm1 = 1.0 / (W - 1);
 }
 
 static void roll_resum(bf_roll *r)
@@ -44,7 +46,7 @@ static void roll_push(bf_roll *r, double x)
         r->m2 += d * (x - r->mean);
     } else {
         double y = r->buf[r->pos];
-        double mean_new = r->mean + (x - y) / r->W;
+        double mean_new = r->mean + (x - y) * r->inv_w;
         r->m2 += (x - y) * ((x - mean_new) + (y - r->mean));
         r->mean = mean_new;
     }
@@ -59,7 +61,7 @@ static double roll_var(const bf_roll *r)
 {
     if (r->run >= r->W || r->m2 <= 0.0)
         return 0.0;
-    return r->m2 / (r->W - 1);
+    return r->m2 * r->inv_wm1;
 }
 
 static void iv_init(bf_feat_iv *iv)
@@ -68,8 +70,10 @@ static void iv_init(bf_feat_iv *iv)
     roll_init(&iv->rv_s, BF_FEAT_RV_SHORT);
     roll_init(&iv->rv_l, BF_FEAT_RV_LONG);
     roll_init(&iv->vol, BF_FEAT_VOLZ_N);
-    for (int j = 0; j < BF_FEAT_PER_INTERVAL; j++)
+    for (int j = 0; j < BF_FEAT_PER_INTERVAL; j++) {
         iv->f[j] = NAN;
+        iv->fx[j] = NAN;
+    }
 }
 
 /* pandas ewm(alpha, adjust=False): w <- ((1-a) w + a x) / ((1-a) + a),
@@ -124,6 +128,13 @@ static void iv_bar(bf_feat_iv *iv, double o, double h, double l, double c, doubl
     }
     iv->prev_close = c;
     iv->nbars = i + 1;
+    int ok = iv->nbars >= BF_FEAT_WARMUP_BARS;
+    for (int j = 0; j < BF_FEAT_PER_INTERVAL; j++) {
+        float x = (float)f[j];
+        iv->fx[j] = x;
+        ok &= x - x == 0.0f;  /* NaN (not warm) or overflow to float Inf fail */
+    }
+    iv->fx_ok = ok;
 }
 
 static void iv_finish_bucket(bf_feat_iv *iv)
@@ -214,17 +225,8 @@ bf_status bf_feat_stream_push(bf_feat_stream *st, int64_t ts, double o, double h
 
     int ok = 1;
     for (int k = 0; k < s->n_intervals; k++) {
-        const bf_feat_iv *iv = &st->iv[k];
-        float *xk = x + k * BF_FEAT_PER_INTERVAL;
-        if (iv->nbars < BF_FEAT_WARMUP_BARS)
-            ok = 0;
-        for (int j = 0; j < BF_FEAT_PER_INTERVAL; j++) {
-            float val = (float)iv->f[j];
-            xk[j] = val;
-            /* NaN (not warm) or overflow to float Inf */
-            if (!(val - val == 0.0f))
-                ok = 0;
-        }
+        memcpy(x + k * BF_FEAT_PER_INTERVAL, st->iv[k].fx, sizeof st->iv[k].fx);
+        ok &= st->iv[k].fx_ok;
     }
     if (session)
         *session = (int32_t)day;

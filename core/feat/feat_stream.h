@@ -48,6 +48,7 @@ enum {
 typedef struct bf_roll {
     int W, n, pos, run, since;
     double mean, m2, last;
+    double inv_w, inv_wm1;  /* 1/W, 1/(W-1): multiplies instead of divides per bar */
     double buf[BF_FEAT_RV_LONG];
 } bf_roll;
 
@@ -57,6 +58,8 @@ typedef struct bf_feat_iv {
     double avg_gain, avg_loss;
     bf_roll rv_s, rv_l, vol;
     double f[BF_FEAT_PER_INTERVAL];  /* at the latest completed bar; NaN = not yet defined */
+    float fx[BF_FEAT_PER_INTERVAL];  /* the same as stored in rows (converted once per bar) */
+    int fx_ok;                       /* warm and every fx finite */
     /* the bar being aggregated (higher intervals only) */
     int open;
     int64_t bucket, complete_at;

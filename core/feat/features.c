@@ -134,41 +134,52 @@ bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_fe
 
     bf_feat_stream st;
     BF_TRY(bf_feat_stream_init(&st, s));
-    for (int64_t i = 0; i < n; i++) {
+    /* Labels: y_h[i] = log(close[i+h]) - log(close[i]) (= log of the ratio up
+     * to ~1e-15; one log per bar instead of one per label), filled in when
+     * bar i+h arrives; NaN when i+h is past the end, or in a later session
+     * unless allowed. log() of a positive finite double is finite, so labels
+     * never overflow. A ring of the last hmax+1 log closes suffices. */
+    const int hmax = s->horizons[H - 1];
+    int64_t R = 1;
+    while (R < hmax + 1)
+        R *= 2;
+    double *ring = malloc((size_t)R * sizeof *ring);
+    if (!ring)
+        return BF_FAIL(BF_ENOMEM, "out of memory for %lld label values", (long long)R);
+    const int cross = s->labels_cross_overnight;
+    for (int64_t j = 0; j < n; j++) {
         int ok;
-        bf_status rc = bf_feat_stream_push(&st, base->ts[i], base->open[i], base->high[i],
-                                           base->low[i], base->close[i], base->volume[i],
-                                           out->X + i * F, &out->session[i], &ok);
-        if (rc != BF_OK)
-            return bf_fail_context(rc, "%s, bar %lld", base->symbol, (long long)i);
-        out->ts_end[i] = base->ts[i] + s->interval_s[0];
-        out->feat_ok[i] = (uint8_t)ok;
+        bf_status rc = bf_feat_stream_push(&st, base->ts[j], base->open[j], base->high[j],
+                                           base->low[j], base->close[j], base->volume[j],
+                                           out->X + j * F, &out->session[j], &ok);
+        if (rc != BF_OK) {
+            free(ring);
+            return bf_fail_context(rc, "%s, bar %lld", base->symbol, (long long)j);
+        }
+        out->ts_end[j] = base->ts[j] + s->interval_s[0];
+        out->feat_ok[j] = (uint8_t)ok;
         if (!ok && bf_feat_stream_warm(&st))
             out->n_nonfinite++;  /* warm, yet a value overflowed float */
-    }
-
-    /* Labels: y_h[i] = log(close[i+h] / close[i]) within this symbol's bars;
-     * NaN when i+h is past the end, or in a later session unless allowed. */
-    const double *c = base->close;
-    for (int64_t i = 0; i < n; i++) {
-        float *yi = out->y + i * H;
-        int ok = out->feat_ok[i], overflow = 0;
+        const double lc = log(base->close[j]);
+        ring[j & (R - 1)] = lc;
         for (int k = 0; k < H; k++) {
-            int64_t j = i + s->horizons[k];
-            if (j >= n || (!s->labels_cross_overnight && out->session[j] != out->session[i])) {
-                yi[k] = NAN;
-                ok = 0;
-                continue;
-            }
-            float y = (float)log(c[j] / c[i]);
-            yi[k] = y;
-            if (!(y - y == 0.0f))
-                overflow = 1;
+            int64_t i = j - s->horizons[k];
+            if (i < 0)
+                break;
+            out->y[i * H + k] = (cross || out->session[j] == out->session[i])
+                                    ? (float)(lc - ring[i & (R - 1)])
+                                    : NAN;
         }
-        if (overflow) {
-            ok = 0;
-            out->n_nonfinite += out->feat_ok[i];
-        }
+    }
+    free(ring);
+    for (int64_t i = n - hmax > 0 ? n - hmax : 0; i < n; i++)
+        for (int k = 0; k < H; k++)
+            if (i + s->horizons[k] >= n)
+                out->y[i * H + k] = NAN;
+    for (int64_t i = 0; i < n; i++) {
+        int ok = out->feat_ok[i];
+        for (int k = 0; k < H; k++)
+            ok &= !isnan(out->y[i * H + k]);
         out->valid[i] = (uint8_t)ok;
     }
     return BF_OK;

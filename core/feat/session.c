@@ -1,9 +1,12 @@
 /* session.c - see session.h. DST transitions are computed per UTC year from
- * the civil-date helpers in core/base/timeutil.h; no TZ database is used, so
- * results never depend on the machine's zoneinfo. */
+ * the civil-date helpers in core/base/timeutil.h (the rules of
+ * core/data/calendar.h, cached here for per-bar use); no TZ database is used,
+ * so results never depend on the machine's zoneinfo. Opens and closes come
+ * from the calendar. */
 #include "core/feat/session.h"
 
 #include "core/base/timeutil.h"
+#include "core/data/calendar.h"
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -73,9 +76,19 @@ static int64_t ny_wall(int64_t day, int sec)
     return local - bf_sess_utc_offset(local + 18000);
 }
 
-int64_t bf_sess_open(int64_t day) { return ny_wall(day, 9 * 3600 + 30 * 60); }
+/* Trading days come from the calendar (early closes included); a day the
+ * calendar calls closed (weekend, holiday) can still carry bars in odd data,
+ * and gets the usual hours. */
+int64_t bf_sess_open(int64_t day)
+{
+    bf_session s;
+    return bf_cal_session(day, &s) ? s.open : ny_wall(day, 9 * 3600 + 30 * 60);
+}
 
 int64_t bf_sess_close(int64_t day, int extended_hours)
 {
+    bf_session s;
+    if (bf_cal_session(day, &s))
+        return extended_hours ? s.ext_close : s.close;
     return ny_wall(day, (extended_hours ? 20 : 16) * 3600);
 }

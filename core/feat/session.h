@@ -1,16 +1,16 @@
 /* session.h - the New York session clock that features and labels need.
  *
  * A "session" is a NY (America/New_York) calendar date: a bar belongs to the
- * session of the NY date of its START. A session's daily bar completes at its
- * close: 16:00 NY (20:00 NY when bars include extended hours). Early closes
- * (13:00 on some holiday eves) are not known here, so on those days the daily
- * bar becomes visible at the next session's first bar (late, never early).
+ * session of the NY date of its START. Its open and close come from the
+ * NYSE calendar (core/data/calendar.h): close 16:00 NY, 13:00 on early-close
+ * days; 20:00 (17:00) when bars include extended hours. A date the calendar
+ * calls closed but that has bars anyway gets 09:30-16:00 (20:00).
  *
  * US DST rules: from 2007 DST runs from the second Sunday of March 02:00 EST
  * to the first Sunday of November 02:00 EDT; before 2007 from the first Sunday
  * of April to the last Sunday of October (the 1987-2006 rule, also applied to
- * earlier years). Times are int64 UTC seconds, days are days since 1970-01-01.
- * Kept local to features so that they depend on nothing but core/base.
+ * earlier years), as in calendar.h; bf_sess_day_cached makes the per-bar
+ * date cheap. Times are int64 UTC seconds, days are days since 1970-01-01.
  */
 #ifndef BF_FEAT_SESSION_H
 #define BF_FEAT_SESSION_H
@@ -21,10 +21,11 @@
 int bf_sess_utc_offset(int64_t t);
 /* NY calendar date (days since 1970-01-01) of UTC time t. */
 int64_t bf_sess_day(int64_t t);
-/* UTC time of the regular open (09:30 NY) of NY date `day`. */
+/* UTC time of the regular open (09:30 NY) of NY date `day`: the anchor of
+ * the intraday bucket grid. */
 int64_t bf_sess_open(int64_t day);
-/* UTC time of the session close of NY date `day` (16:00 NY, 20:00 NY when
- * extended_hours). */
+/* UTC time of the session close of NY date `day` (16:00 NY or the early
+ * close; the extended close when extended_hours). */
 int64_t bf_sess_close(int64_t day, int extended_hours);
 
 /* A cache for streams of increasing (or nearby) times: one UTC year's DST

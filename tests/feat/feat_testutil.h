@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int tu_failures = 0;
+static int tu_failures __attribute__((unused)) = 0;
 #define TU_CHECK(cond, ...)                                          \
     do {                                                             \
         if (!(cond)) {                                               \

@@ -4,6 +4,7 @@
  * Also: the session clock (DST), feature names, spec validation. */
 #include "feat_testutil.h"
 
+#include "core/data/calendar.h"
 #include "core/feat/feat_stream.h"
 #include "core/feat/features.h"
 
@@ -23,19 +24,26 @@ static int close_enough(double got, double want, double rel)
 
 static void test_session_clock(void)
 {
-    struct { int y, m, d; int64_t open_h, open_m; } cases[] = {
-        {2024, 3, 8, 14, 30}, {2024, 3, 11, 13, 30}, {2024, 11, 1, 13, 30},
-        {2024, 11, 4, 14, 30}, {2006, 3, 31, 14, 30}, {2006, 4, 3, 13, 30},
-        {2006, 10, 27, 13, 30}, {2006, 10, 30, 14, 30}, {2023, 7, 3, 13, 30}};
+    /* open in UTC (hour, minute); session length in minutes, regular and extended */
+    struct { int y, m, d; int64_t open_h, open_m, len, ext_len; } cases[] = {
+        {2024, 3, 8, 14, 30, 390, 630}, {2024, 3, 11, 13, 30, 390, 630},
+        {2024, 11, 1, 13, 30, 390, 630}, {2024, 11, 4, 14, 30, 390, 630},
+        {2006, 3, 31, 14, 30, 390, 630}, {2006, 4, 3, 13, 30, 390, 630},
+        {2006, 10, 27, 13, 30, 390, 630}, {2006, 10, 30, 14, 30, 390, 630},
+        {2023, 7, 3, 13, 30, 210, 450},     /* early close 13:00 (17:00 extended) */
+        {2023, 11, 24, 14, 30, 210, 450},   /* the day after Thanksgiving */
+        {2023, 12, 25, 14, 30, 390, 630},   /* a holiday: usual hours if it has bars */
+        {2024, 3, 9, 14, 30, 390, 630}};    /* a Saturday, likewise */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int64_t day = tu_day(cases[i].y, cases[i].m, cases[i].d);
         int64_t want = day * 86400 + cases[i].open_h * 3600 + cases[i].open_m * 60;
         TU_CHECK(bf_sess_open(day) == want, "open of %d-%02d-%02d: got %lld, want %lld",
                  cases[i].y, cases[i].m, cases[i].d, (long long)bf_sess_open(day),
                  (long long)want);
-        TU_CHECK(bf_sess_close(day, 0) == want + 6 * 3600 + 1800, "close of %d-%02d-%02d",
-                 cases[i].y, cases[i].m, cases[i].d);
-        TU_CHECK(bf_sess_close(day, 1) == want + 10 * 3600 + 1800, "extended close of "
+        TU_CHECK(bf_sess_close(day, 0) == want + cases[i].len * 60, "close of %d-%02d-%02d: "
+                 "%lld min after the open", cases[i].y, cases[i].m, cases[i].d,
+                 (long long)(bf_sess_close(day, 0) - want) / 60);
+        TU_CHECK(bf_sess_close(day, 1) == want + cases[i].ext_len * 60, "extended close of "
                  "%d-%02d-%02d", cases[i].y, cases[i].m, cases[i].d);
     }
     /* 2024-03-10 06:59:59Z is 01:59:59 EST, 07:00Z is 03:00 EDT */
@@ -50,9 +58,11 @@ static void test_session_clock(void)
                  bf_sess_day(jan2 * 86400 + 5 * 3600) == jan2,
              "NY date changes at 05:00Z in winter");
     bf_sess_cache c = {0};
-    for (int64_t t = tu_day(2023, 12, 30) * 86400; t < tu_day(2025, 1, 3) * 86400; t += 1800)
-        if (bf_sess_day_cached(&c, t) != bf_sess_day(t)) {
-            TU_CHECK(0, "cached NY day differs at t=%lld", (long long)t);
+    for (int64_t t = tu_day(2005, 12, 30) * 86400; t < tu_day(2025, 1, 3) * 86400; t += 1800)
+        if (bf_sess_day_cached(&c, t) != bf_sess_day(t) || bf_sess_day(t) != bf_cal_ny_day(t)) {
+            TU_CHECK(0, "NY day at t=%lld: cached %lld, plain %lld, calendar.h %lld",
+                     (long long)t, (long long)bf_sess_day_cached(&c, t),
+                     (long long)bf_sess_day(t), (long long)bf_cal_ny_day(t));
             break;
         }
 }
