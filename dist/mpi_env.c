@@ -17,9 +17,25 @@ static int g_rank = 0, g_size = 1;
         }                                                                            \
     } while (0)
 
+static bf_status launcher_error(const char *nt)
+{
+    return BF_FAIL(BF_EINVAL,
+                   "SLURM_NTASKS=%s but the MPI world has 1 rank: the launcher is misconfigured "
+                   "(each task would run the whole job). Use `srun --mpi=pmix` or `mpirun` "
+                   "inside the allocation, or set BARFORGE_ALLOW_SINGLETON=1 to override",
+                   nt);
+}
+
 bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m)
 {
     memset(m, 0, sizeof *m);
+    const char *nt = getenv("SLURM_NTASKS");
+    int many = nt && atoi(nt) > 1 && !getenv("BARFORGE_ALLOW_SINGLETON");
+    /* Inside an srun step with no PMI wire-up (srun --mpi=none) Open MPI's
+     * MPI_Init itself fails; say what is wrong before it does. */
+    if (many && getenv("SLURM_STEP_ID") && !getenv("PMIX_RANK") && !getenv("PMI_RANK") &&
+        !getenv("PMI_FD") && !getenv("OMPI_COMM_WORLD_SIZE"))
+        return launcher_error(nt);
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited) {
@@ -32,13 +48,8 @@ bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m)
     g_rank = m->rank;
     g_size = m->size;
     bf_set_proc_identity(m->rank, m->size);
-    const char *nt = getenv("SLURM_NTASKS");
-    if (nt && atoi(nt) > 1 && m->size == 1 && !getenv("BARFORGE_ALLOW_SINGLETON"))
-        return BF_FAIL(BF_EINVAL,
-                       "SLURM_NTASKS=%s but the MPI world has 1 rank: the launcher is misconfigured "
-                       "(each task would run the whole job). Use `srun --mpi=pmix` or `mpirun` "
-                       "inside the allocation, or set BARFORGE_ALLOW_SINGLETON=1 to override",
-                       nt);
+    if (many && m->size == 1)
+        return launcher_error(nt);
     return BF_OK;
 }
 
