@@ -207,7 +207,8 @@ def main():
     if a.target_horizon not in horizons:
         raise SystemExit(f"pandas_build: --target-horizon {a.target_horizon} not in {horizons}")
     purge = a.purge if a.purge >= 0 else max(horizons) + a.seq_len - 1
-    d = os.path.join(a.cache, a.provider, interval_name(base_s) + ("-ext" if a.extended_hours else ""))
+    sub = interval_name(base_s) + ("-ext" if a.extended_hours else "")  # as cache.c names it
+    d = os.path.join(a.cache, a.provider, sub)
     symbols = sorted(set(s.strip() for s in a.symbols.split(",") if s.strip())) if a.symbols \
         else sorted(f[:-3] for f in os.listdir(d) if f.endswith(".h5"))
     frames = {s: load_symbol(os.path.join(d, f"{s}.h5")) for s in symbols}

@@ -3,7 +3,7 @@
 reference (bench/build/pandas_build.py) on the same generated bar cache.
 
 The cache holds 5 symbols of 15-minute bars on the NY session grid, about
-8 months, with gaps, a flat session, a zero-volume session, early closes
+10 months, with gaps, a flat session, a zero-volume session, early closes
 (13:00, July 3 and the day after Thanksgiving), NaN / duplicate / unsorted
 bars for the cleaners, and one symbol that starts late (so splits and purges
 differ per symbol). Both sides run with raw features (scaler none: tight
