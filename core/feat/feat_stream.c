@@ -165,11 +165,11 @@ static int64_t floor_div(int64_t a, int64_t b)
 bf_status bf_feat_stream_push(bf_feat_stream *st, int64_t ts, double o, double h, double l,
                               double c, double v, float *x, int32_t *session, int *feat_ok)
 {
-    /* written so that NaN fails every test */
     if (!(ts > st->last_ts))
         return BF_FAIL(BF_EINVAL, "bar at ts=%lld is not after the previous one (ts=%lld): "
                        "bars must be sorted and unique (run bf_bars_clean)",
                        (long long)ts, (long long)st->last_ts);
+    /* written so that NaN fails every test */
     if (!(o > 0 && o < INFINITY && h > 0 && h < INFINITY && l > 0 && l < INFINITY && c > 0 &&
           c < INFINITY && v >= 0 && v < INFINITY))
         return BF_FAIL(BF_EINVAL, "bar at ts=%lld has a NaN/Inf or non-positive price or a "
