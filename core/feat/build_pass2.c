@@ -451,6 +451,7 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
         nopen = k + 1;
     }
     m->stage[BF_STAGE_WRITE] += bf_now() - tw;
+    BF_DEBUG("write: %s %.3f s", "create", bf_now() - tw);
     int64_t off[3] = {m->offset[0], m->offset[1], m->offset[2]};
     bf_sym_rows w;
     memset(&w, 0, sizeof w);
@@ -473,6 +474,7 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
             off[k] += buf[k].n;
         }
         m->stage[BF_STAGE_WRITE] += bf_now() - tw;
+        BF_DEBUG("write: %s %.3f s", "round", bf_now() - tw);
         bf_progress_update(&prog, r + 1);
     }
     bf_progress_end(&prog);
@@ -486,6 +488,7 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
             st = cs;
     }
     m->stage[BF_STAGE_WRITE] += bf_now() - tw;
+    BF_DEBUG("write: %s %.3f s", "attrs+close", bf_now() - tw);
     bf_sym_rows_free(&w);
     free(split);
     free(bstart);

@@ -20,44 +20,70 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static bf_status write_rows_f64(hid_t f, const char *name, int64_t total, int64_t cols,
-                                int64_t row0, int64_t n, const void *data, bf_h5_type t, int par)
+/* scalers.h5 and symbols.h5 are small (a few hundred bytes per symbol): they
+ * are gathered on rank 0 and written serially, which costs less than creating
+ * two more files collectively. Gathered in rank order = sym_id order. */
+
+typedef struct gathered {
+    char *p[8];
+    int n;
+} gathered;
+
+static bf_status gather(gathered *g, const void *v, int64_t bytes)
 {
-    BF_TRY(bf_h5_create_dataset(f, name, t, total, cols, 0, 0));
-    return bf_h5_write_rows(f, name, t, row0, n, cols, data, par);
+    int64_t n = 0;
+    g->p[g->n] = NULL;
+    return bf_ds_gather_bytes(v, bytes, 0, &g->p[g->n++], &n);
+}
+
+static void gathered_free(gathered *g)
+{
+    for (int i = 0; i < g->n; i++)
+        free(g->p[i]);
 }
 
 static bf_status write_scalers(const bf_build_opts *o, const bf_build_plan *p,
-                               bf_master_state *m, int par)
+                               bf_master_state *m)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/scalers.h5", m->tmpdir);
-    hid_t f = -1;
-    BF_TRY(par ? bf_h5_create_parallel(path, &f) : bf_h5_create(path, &f));
     int global = o->scaler == BF_SCALER_ROBUST_GLOBAL;
     int64_t rows = global ? 1 : p->S;
-    int64_t row0 = global ? 0 : p->lo;
-    int64_t n = global ? (bf_mpi_rank() == 0) : p->hi - p->lo;
-    bf_status st = write_rows_f64(f, "median", rows, p->F, row0, n, m->median, BF_H5_F64, par);
+    int64_t n = global ? (bf_mpi_rank() == 0) : p->hi - p->lo, F = p->F;
+    gathered g = {{NULL}, 0};
+    bf_status st = gather(&g, m->median, n * F * 8);
     if (st == BF_OK)
-        st = write_rows_f64(f, "iqr", rows, p->F, row0, n, m->iqr, BF_H5_F64, par);
+        st = gather(&g, m->iqr, n * F * 8);
     if (st == BF_OK)
-        st = write_rows_f64(f, "n_fit", rows, 1, row0, n, m->n_fit, BF_H5_I64, par);
-    if (st == BF_OK)
-        st = bf_h5_attr_set_str(f, "/", "kind", global ? "robust_global" : "robust_per_symbol");
-    if (st == BF_OK)
-        st = bf_h5_attr_set_str(f, "/", "formula", "x_scaled = (x - median) / iqr; rows = "
-                                "sym_id (per-symbol) or 1 row (global); fit on train rows");
-    if (st == BF_OK)
-        st = bf_h5_attr_set_i64(f, "/", "schema_version", BF_DATASET_SCHEMA_VERSION);
-    bf_status cs = bf_h5_close(f);
-    return st != BF_OK ? st : cs;
+        st = gather(&g, m->n_fit, n * 8);
+    if (st == BF_OK && bf_mpi_rank() == 0) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/scalers.h5", m->tmpdir);
+        hid_t f = -1;
+        st = bf_h5_create(path, &f);
+        if (st == BF_OK)
+            st = bf_h5_write(f, "median", BF_H5_F64, g.p[0], rows, F, 0);
+        if (st == BF_OK)
+            st = bf_h5_write(f, "iqr", BF_H5_F64, g.p[1], rows, F, 0);
+        if (st == BF_OK)
+            st = bf_h5_write(f, "n_fit", BF_H5_I64, g.p[2], rows, 1, 0);
+        if (st == BF_OK)
+            st = bf_h5_attr_set_str(f, "/", "kind",
+                                    global ? "robust_global" : "robust_per_symbol");
+        if (st == BF_OK)
+            st = bf_h5_attr_set_str(f, "/", "formula", "x_scaled = (x - median) / iqr; rows = "
+                                    "sym_id (per-symbol) or 1 row (global); fit on train rows");
+        if (st == BF_OK)
+            st = bf_h5_attr_set_i64(f, "/", "schema_version", BF_DATASET_SCHEMA_VERSION);
+        if (f >= 0) {
+            bf_status cs = bf_h5_close(f);
+            st = st != BF_OK ? st : cs;
+        }
+    }
+    gathered_free(&g);
+    return st;
 }
 
-static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m, int par)
+static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/symbols.h5", m->tmpdir);
     int64_t nloc = p->hi - p->lo, c = nloc ? nloc : 1;
     int64_t *rows = malloc((size_t)c * 3 * sizeof *rows), *a = malloc((size_t)c * 4 * sizeof *a);
     int32_t *prov = malloc((size_t)c * sizeof *prov);
@@ -76,27 +102,39 @@ static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m, int p
         a[3 * c + i] = r->last_bar_ts;
         prov[i] = r->provider;
     }
-    hid_t f = -1;
-    bf_status st = par ? bf_h5_create_parallel(path, &f) : bf_h5_create(path, &f);
-    static const char *const names[4] = {"first_row_ts", "last_row_ts", "first_bar_ts",
-                                         "last_bar_ts"};
-    if (st == BF_OK)
-        st = write_rows_f64(f, "rows", p->S, 3, p->lo, nloc, rows, BF_H5_I64, par);
+    gathered g = {{NULL}, 0};
+    bf_status st = gather(&g, rows, nloc * 3 * 8);
     for (int k = 0; k < 4 && st == BF_OK; k++)
-        st = write_rows_f64(f, names[k], p->S, 1, p->lo, nloc, a + k * c, BF_H5_I64, par);
+        st = gather(&g, a + k * c, nloc * 8);
     if (st == BF_OK)
-        st = write_rows_f64(f, "provider", p->S, 1, p->lo, nloc, prov, BF_H5_I32, par);
-    if (st == BF_OK)
-        st = bf_h5_attr_set_str(f, "/", "about", "per sym_id: rows (train, val, test) written; "
-                                "row times (bar end) and bar starts in UTC seconds, 0 = none; "
-                                "provider = index into meta.json providers, -1 = none");
-    if (f >= 0) {
-        bf_status cs = bf_h5_close(f);
-        st = st != BF_OK ? st : cs;
-    }
+        st = gather(&g, prov, nloc * 4);
     free(rows);
     free(a);
     free(prov);
+    static const char *const names[4] = {"first_row_ts", "last_row_ts", "first_bar_ts",
+                                         "last_bar_ts"};
+    if (st == BF_OK && bf_mpi_rank() == 0) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/symbols.h5", m->tmpdir);
+        hid_t f = -1;
+        st = bf_h5_create(path, &f);
+        if (st == BF_OK)
+            st = bf_h5_write(f, "rows", BF_H5_I64, g.p[0], p->S, 3, 0);
+        for (int k = 0; k < 4 && st == BF_OK; k++)
+            st = bf_h5_write(f, names[k], BF_H5_I64, g.p[1 + k], p->S, 1, 0);
+        if (st == BF_OK)
+            st = bf_h5_write(f, "provider", BF_H5_I32, g.p[5], p->S, 1, 0);
+        if (st == BF_OK)
+            st = bf_h5_attr_set_str(f, "/", "about", "per sym_id: rows (train, val, test) "
+                                    "written; row times (bar end) and bar starts in UTC "
+                                    "seconds, 0 = none; provider = index into meta.json "
+                                    "providers, -1 = none");
+        if (f >= 0) {
+            bf_status cs = bf_h5_close(f);
+            st = st != BF_OK ? st : cs;
+        }
+    }
+    gathered_free(&g);
     return st;
 }
 
@@ -104,10 +142,9 @@ bf_status bf_build_write_side_files(const bf_build_opts *o, const bf_build_plan 
                                     bf_master_state *m)
 {
     double t0 = bf_now();
-    int par = bf_mpi_size() > 1;
-    bf_status st = bf_ds_agree(write_scalers(o, p, m, par));
+    bf_status st = bf_ds_agree(write_scalers(o, p, m));
     if (st == BF_OK)
-        st = bf_ds_agree(write_symbols(p, m, par));
+        st = bf_ds_agree(write_symbols(p, m));
     m->stage[BF_STAGE_WRITE] += bf_now() - t0;
     return st;
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/build/run.sh - dataset build benchmark (issue 4), all in one run on
+# the same cached bars:
+#   1. cache: N symbols (synthetic:N) x 2 years of 15m bars, `barforge fetch`
+#      with the synthetic provider (not timed);
+#   2. bench/build/pandas_build.py on that cache (the pandas reference);
+#   3. `barforge build` in one process;
+#   4. `barforge build` under `mpirun -n 2`;
+# each REPEAT times (median wall time reported), then the ratios.
+# LARGE=1 instead builds synthetic:5000 x 2 years on 2 ranks once, with
+# /usr/bin/time per rank for the peak RSS.
+#
+#   bench/build/run.sh [BUILD_DIR]      (default: build)
+#   env: N=50  REPEAT=3  WORK=/tmp/bf_bench_build  END=2024-12-31  LARGE=0
+#        RANKS=2  KEEP=0 (keep the datasets)
+#
+# Open MPI's singleton start-up (MPI_Init without mpirun) costs 0.3-0.4 s on
+# small VMs; the one-process barforge runs are timed both as they are and
+# with OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_pml=ob1
+# OMPI_MCA_btl=self,vader, which skip it (results are identical).
+set -euo pipefail
+BUILD=${1:-build}
+BIN=$(realpath "$BUILD/barforge")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+N=${N:-50}
+REPEAT=${REPEAT:-3}
+WORK=${WORK:-/tmp/bf_bench_build}
+END=${END:-2024-12-31}
+RANKS=${RANKS:-2}
+LARGE=${LARGE:-0}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+FAST_MPI=(env OMPI_MCA_ess_singleton_isolated=1 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader)
+mkdir -p "$WORK"
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# time_cmd LABEL CMD...: runs REPEAT times, prints and returns the median wall seconds
+time_cmd() {
+    local label=$1; shift
+    local ts=() t0 t1
+    for ((i = 0; i < REPEAT; i++)); do
+        rm -rf "$WORK/ds"
+        t0=$(now)
+        "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; echo "FAILED: $label" >&2; exit 1; }
+        t1=$(now)
+        ts+=("$(echo "$t1 - $t0" | bc -l)")
+    done
+    local m
+    m=$(printf '%s\n' "${ts[@]}" | median)
+    printf '%-44s median %7.3f s  (runs: %s)\n' "$label" "$m" "${ts[*]}" >&2
+    echo "$m"
+}
+
+host_info() {
+    echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(date -u +%Y-%m-%d)"
+    echo "barforge: $("$BIN" version 2>/dev/null | head -1 || true)"
+}
+
+if [ "$LARGE" = 1 ]; then
+    N=5000
+    CACHE="$WORK/cache5000"
+    host_info
+    if [ ! -d "$CACHE/synthetic/15m" ] || [ "$(ls "$CACHE/synthetic/15m" | wc -l)" -lt $N ]; then
+        echo "fetching synthetic:$N x 2 years into $CACHE (not timed) ..."
+        t0=$(now)
+        mpirun -n "$RANKS" --oversubscribe "$BIN" fetch --universe "synthetic:$N" --end "$END" \
+            --cache-dir "$CACHE" --table-rows 0 > "$WORK/fetch.log" 2>&1
+        echo "fetch: $(echo "$(now) - $t0" | bc -l) s, cache $(du -sh "$CACHE" | cut -f1)"
+    fi
+    rm -rf "$WORK/ds5000"
+    t0=$(now)
+    mpirun -n "$RANKS" --oversubscribe /usr/bin/time -f "rank peak RSS %M KiB, wall %e s" \
+        "$BIN" build --universe "synthetic:$N" --providers synthetic --cache-dir "$CACHE" \
+        --datasets-root "$WORK/ds5000" > "$WORK/large.log" 2>&1 || { cat "$WORK/large.log"; exit 1; }
+    wall=$(echo "$(now) - $t0" | bc -l)
+    cat "$WORK/large.log" | grep -v '^\[' || true
+    printf 'LARGE: %d symbols x 2 years, %d ranks: wall %.1f s (mpirun included)\n' $N "$RANKS" "$wall"
+    du -sh "$WORK/ds5000"/v* | sed 's/^/dataset size: /'
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK/ds5000"
+    exit 0
+fi
+
+CACHE="$WORK/cache$N"
+host_info
+if [ ! -d "$CACHE/synthetic/15m" ] || [ "$(ls "$CACHE/synthetic/15m" | wc -l)" -lt "$N" ]; then
+    "$BIN" fetch --universe "synthetic:$N" --end "$END" --cache-dir "$CACHE" --table-rows 0 \
+        > "$WORK/fetch.log" 2>&1
+fi
+SYMS=$(python3 -c "print(','.join('S%05d' % i for i in range(1, $N + 1)))")
+echo "cache: $N symbols, $(du -sh "$CACHE" | cut -f1), 2 years of 15m bars ending $END"
+
+BUILD_ARGS=(build --universe "synthetic:$N" --providers synthetic --cache-dir "$CACHE"
+            --datasets-root "$WORK/ds")
+t_pd=$(time_cmd "pandas (pandas_build.py)" python3 "$SRC/bench/build/pandas_build.py" \
+           --cache "$CACHE" --symbols "$SYMS" --out "$WORK/pandas.npz")
+t_1=$(time_cmd "barforge build, 1 process" "$BIN" "${BUILD_ARGS[@]}")
+t_1f=$(time_cmd "barforge build, 1 process, fast MPI init" "${FAST_MPI[@]}" "$BIN" "${BUILD_ARGS[@]}")
+grep -h "rows:\|timings" "$WORK/last.log" | sed 's/^/  1 process: /'
+t_2=$(time_cmd "barforge build, mpirun -n $RANKS" mpirun -n "$RANKS" --oversubscribe "$BIN" \
+          "${BUILD_ARGS[@]}")
+grep -h "timings" "$WORK/last.log" | sed "s/^/  $RANKS ranks: /"
+# the same with the build's own timer (no process start, no MPI start-up)
+t_1in=$("${FAST_MPI[@]}" "$BIN" "${BUILD_ARGS[@]}" | sed -n 's/.*total \([0-9.]*\)$/\1/p'); rm -rf "$WORK/ds"
+t_2in=$(mpirun -n "$RANKS" --oversubscribe "$BIN" "${BUILD_ARGS[@]}" | sed -n 's/.*total \([0-9.]*\)$/\1/p'); rm -rf "$WORK/ds"
+echo
+printf 'pandas / barforge (1 process):              %6.1fx  (fast MPI init: %.1fx)\n' \
+    "$(echo "$t_pd / $t_1" | bc -l)" "$(echo "$t_pd / $t_1f" | bc -l)"
+printf '1 process / %d ranks (wall, mpirun incl.):   %6.2fx\n' "$RANKS" "$(echo "$t_1f / $t_2" | bc -l)"
+printf '1 process / %d ranks (build timer):          %6.2fx  (%.3f s vs %.3f s)\n' "$RANKS" \
+    "$(echo "$t_1in / $t_2in" | bc -l)" "$t_1in" "$t_2in"
+[ "${KEEP:-0}" = 1 ] || rm -rf "$WORK/ds" "$WORK/pandas.npz"
