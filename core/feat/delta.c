@@ -217,6 +217,34 @@ static bf_status gather_rows(const rowbuf *loc, rowbuf *all)
     return BF_OK;
 }
 
+static int cmp_sym(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Leave out (provider = -1) the master symbols not listed; a listed symbol
+ * the master does not have is an error. */
+static bf_status restrict_symbols(master_info *mi, const char *const *syms, int n)
+{
+    uint8_t *want = calloc((size_t)(mi->meta.n_symbols ? mi->meta.n_symbols : 1), 1);
+    BF_CHECK_ALLOC(want, (size_t)mi->meta.n_symbols);
+    for (int i = 0; i < n; i++) {
+        char key[BF_SYMBOL_MAX];
+        snprintf(key, sizeof key, "%s", syms[i]);
+        const char(*hit)[BF_SYMBOL_MAX] = bsearch(key, mi->meta.symbols, (size_t)mi->meta.n_symbols,
+                                                  BF_SYMBOL_MAX, cmp_sym);
+        if (!hit) {
+            free(want);
+            return BF_FAIL(BF_EINVAL, "symbol %s is not in master %s: a delta extends the "
+                           "master's symbols (build a new master to add symbols)", syms[i],
+                           mi->meta.version);
+        }
+        want[hit - mi->meta.symbols] = 1;
+    }
+    for (int64_t s = 0; s < mi->meta.n_symbols; s++)
+        if (!want[s])
+            mi->provider[s] = -1;
+    free(want);
+    return BF_OK;
+}
+
 bf_status bf_build_delta(const bf_build_opts *o_in, bf_build_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -229,6 +257,12 @@ bf_status bf_build_delta(const bf_build_opts *o_in, bf_build_result *res)
     }
     bf_build_opts o = *o_in;
     const bf_dataset_meta *m = &mi.meta;
+    if (o_in->n_symbols > 0) /* only these of the master's symbols */
+        st = bf_ds_agree(restrict_symbols(&mi, o_in->symbols, o_in->n_symbols));
+    if (st != BF_OK) {
+        master_info_free(&mi);
+        return st;
+    }
     memset(&o.spec, 0, sizeof o.spec);
     o.spec.n_intervals = m->n_intervals;
     memcpy(o.spec.interval_s, m->interval_s, sizeof o.spec.interval_s);

@@ -137,6 +137,10 @@ def fetch_path(w):
     sid, ts, X, _, _ = cum_rows(root)
     check(len(ts) > 0 and set(np.unique(sid)) == {0, 1}, f"cum rows {len(ts)}, symbols {set(sid)}")
     check(np.isfinite(X).all(), "NaN/Inf in cum.h5 (fetch path)")
+    r = barforge(["build", "--mode", "delta", "--no-fetch", "--cache-dir", cache,
+                  "--datasets-root", root, "--symbols", "KO,ZZZ"])
+    check(r.returncode == 2 and "ZZZ is not in master" in r.stderr,
+          f"delta with a symbol the master lacks: rc {r.returncode}: {r.stderr}")
 
 
 if __name__ == "__main__":
