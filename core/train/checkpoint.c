@@ -462,7 +462,8 @@ bf_status bf_ckpt_find_latest(const char *ckpt_dir, char *path_out, size_t n, bf
         nc++;
     }
     closedir(d);
-    qsort(c, (size_t)nc, sizeof *c, cmp_cand);
+    if (nc > 1)
+        qsort(c, (size_t)nc, sizeof *c, cmp_cand);
     bf_status st = BF_FAIL(BF_ENOTFOUND, "no valid checkpoint (last.h5 or step-*.h5) in '%s'", ckpt_dir);
     for (int i = 0; i < nc; i++) {
         bf_ckpt_info tmp;

@@ -73,7 +73,8 @@ static bf_status find_run(const char *runs_dir, bf_run_paths *rp)
             nn++;
     }
     closedir(d);
-    qsort(names, (size_t)nn, sizeof *names, cmp_name_desc);
+    if (nn > 1)
+        qsort(names, (size_t)nn, sizeof *names, cmp_name_desc);
     bf_status st = BF_FAIL(BF_ENOTFOUND, "no run folder in '%s' holds a valid checkpoint", runs_dir);
     for (int i = 0; i < nn; i++) {
         char ck[4300];

@@ -75,8 +75,8 @@ int main(void)
         fprintf(stderr, "FAIL n = 0 not rejected\n");
         fails++;
     }
-    const float bad[2] = {1, NAN};
-    if (bf_metrics_compute(y5, bad, 2, &m) != BF_ENAN) {
+    const float good[2] = {1, 2}, bad[2] = {1, NAN};
+    if (bf_metrics_compute(good, bad, 2, &m) != BF_ENAN) {
         fprintf(stderr, "FAIL a NaN prediction not rejected\n");
         fails++;
     }
