@@ -39,19 +39,21 @@ def main():
     print(f"bench_torch: torch {torch.__version__}, {bf.n_params(cfg)} params, batch {B}, "
           f"{a.threads} threads")
     m.train()
-    total = 0.0
+    total = ctotal = 0.0
     for s in range(a.steps + 2):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=False)
         loss = m.loss(m(x, sym), y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if s >= 2:
             total += dt
+            ctotal += dc
     print(f"train: {a.steps} steps, {1e3 * total / a.steps:.1f} ms/step, loss {loss.item():.5g}")
     print(f"RESULT train_samples_per_s={a.steps * B / total:.1f} threads={a.threads} batch={B}")
+    print(f"RESULT train_samples_per_cpu_s={a.steps * B / ctotal:.1f} (samples per CPU-second over all threads)")
 
     torch.set_num_threads(1)
     m.eval()

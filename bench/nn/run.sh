@@ -7,7 +7,9 @@
 #
 # THREADS defaults to $BARFORGE_THREADS or 2; BUILD_DIR to build/. The two
 # programs alternate for ROUNDS rounds (default 2) and the best round of each
-# is reported, so a noisy neighbour hurts both sides alike.
+# is reported, so a noisy neighbour hurts both sides alike. Samples per
+# CPU-second are printed too: on a loaded machine they measure the work, not
+# the neighbours. STEPS (default 10) sets the timed steps per round.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 T=${1:-${BARFORGE_THREADS:-2}}
@@ -19,18 +21,23 @@ if [ ! -x "$bin" ]; then
 fi
 best() { sort -g | tail -1; }
 lowest() { sort -g | head -1; }
-c_sps=() t_sps=() c_lat=() t_lat=()
+STEPS=${STEPS:-10}
+c_sps=() t_sps=() c_lat=() t_lat=() c_cpu=() t_cpu=()
 for r in $(seq "$ROUNDS"); do
-    out=$("$bin" --threads "$T" --steps 10)
+    out=$("$bin" --threads "$T" --steps "$STEPS")
     echo "$out" >&2
     c_sps+=("$(echo "$out" | sed -n 's/.*train_samples_per_s=\([0-9.]*\).*/\1/p')")
+    c_cpu+=("$(echo "$out" | sed -n 's/.*train_samples_per_cpu_s=\([0-9.]*\).*/\1/p')")
     c_lat+=("$(echo "$out" | sed -n 's/.*infer_latency_ms_median=\([0-9.]*\).*/\1/p')")
-    out=$(python3 "$root/bench/nn/bench_torch.py" --threads "$T" --steps 10)
+    out=$(python3 "$root/bench/nn/bench_torch.py" --threads "$T" --steps "$STEPS")
     echo "$out" >&2
     t_sps+=("$(echo "$out" | sed -n 's/.*train_samples_per_s=\([0-9.]*\).*/\1/p')")
+    t_cpu+=("$(echo "$out" | sed -n 's/.*train_samples_per_cpu_s=\([0-9.]*\).*/\1/p')")
     t_lat+=("$(echo "$out" | sed -n 's/.*infer_latency_ms_median=\([0-9.]*\).*/\1/p')")
 done
 cs=$(printf '%s\n' "${c_sps[@]}" | best); ts=$(printf '%s\n' "${t_sps[@]}" | best)
+cc=$(printf '%s\n' "${c_cpu[@]}" | best); tc=$(printf '%s\n' "${t_cpu[@]}" | best)
 cl=$(printf '%s\n' "${c_lat[@]}" | lowest); tl=$(printf '%s\n' "${t_lat[@]}" | lowest)
 echo "threads=$T  train samples/s: barforge $cs  pytorch $ts  ratio $(python3 -c "print(f'{$cs/$ts:.2f}')")x"
+echo "threads=$T  train samples per CPU-second: barforge $cc  pytorch $tc  ratio $(python3 -c "print(f'{$cc/$tc:.2f}')")x"
 echo "inference latency (1 core, B=1, median ms): barforge $cl  pytorch $tl"
