@@ -275,14 +275,12 @@ bf_status bf_run_write_configs(const bf_run_paths *rp, const bf_train_opts *o, c
     cJSON *tc = train_config_json(o, m, tr);
     if (!tc)
         return BF_FAIL(BF_ENOMEM, "out of memory building train_config.json");
-    bf_status st = BF_OK;
-    if (resuming) {
+    /* a resume into a folder that has its configs keeps them and records
+     * the new invocation beside them */
+    snprintf(path, sizeof path, "%s/train_config.json", rp->cfg_dir);
+    if (resuming && bf_path_exists(path))
         snprintf(path, sizeof path, "%s/resume-step%08lld.json", rp->cfg_dir, (long long)step);
-        st = bf_json_save(path, tc);
-    } else {
-        snprintf(path, sizeof path, "%s/train_config.json", rp->cfg_dir);
-        st = bf_json_save(path, tc);
-    }
+    bf_status st = bf_json_save(path, tc);
     cJSON_Delete(tc);
     BF_TRY(st);
     snprintf(path, sizeof path, "%s/model_config.json", rp->cfg_dir);

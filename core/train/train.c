@@ -545,6 +545,13 @@ static bf_status train_main(trainer *t)
     }
     bf_ckpt_info_free(&ck);
     BF_TRY(st);
+    if (resuming) {
+        /* whether training is over follows from this invocation's limits, so a
+         * finished run resumed with a larger --max-epochs continues */
+        t->s.finished = t->s.epoch >= o->max_epochs ||
+                        (o->max_steps > 0 && t->s.step >= o->max_steps) ||
+                        (o->patience > 0 && t->s.patience_counter >= o->patience);
+    }
     t->s.n_train_windows = t->wtr.n;
     res->resumed_from_step = resuming ? t->s.step : -1;
     if (resuming) {

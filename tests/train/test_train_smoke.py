@@ -10,8 +10,8 @@ import os
 import re
 import sys
 
-from trainutil import (SEED_SMOKE, TINY, Failure, check, cleanup, only_run_dir, run, show,
-                       tinyds, verify_checkpoint, workdir)
+from trainutil import (SEED_SMOKE, TINY, Failure, check, cleanup, env_with, only_run_dir, run,
+                       show, tinyds, verify_checkpoint, workdir)
 
 
 def main():
@@ -55,6 +55,27 @@ def main():
         check(int(st["finished"]) == 1 and int(st["epoch"]) == 1 and int(st["cursor"]) == 0,
               "last.h5 state %s" % st)
         verify_checkpoint(os.path.join(run_dir, "checkpoints/best.h5"))
+        # --resume FILE starts a new run folder with its own configs
+        p = run(TINY + ["--datasets-root", "ds", "--runs-dir", "runs_b", "--resume",
+                        os.path.join(run_dir, "checkpoints", "last.h5"), "--max-epochs", "2",
+                        "--batch-size", "128", "--no-test"], wd)
+        check(p.returncode == 0 and "resuming from" in p.stderr, "resume from a file:\n" + show(p))
+        rb = only_run_dir(os.path.join(wd, "runs_b"))
+        for f in ("configs/model_config.json", "configs/train_config.json"):
+            check(os.path.exists(os.path.join(rb, f)), "resumed run lacks %s" % f)
+        st = verify_checkpoint(os.path.join(rb, "checkpoints/last.h5"))
+        check(int(st["epoch"]) == 2, "resumed run ended at epoch %s" % st["epoch"])
+
+        # time-based periodic checkpoints with retention
+        p = run(TINY + ["--datasets-root", "ds", "--runs-dir", "runs_t", "--batch-size", "32",
+                        "--max-epochs", "1", "--ckpt-every-seconds", "0.05", "--keep-ckpts", "2",
+                        "--no-test"], wd, env=env_with(BARFORGE_FAULT="step_sleep_ms:20"))
+        check(p.returncode == 0, "timed checkpoints run:\n" + show(p))
+        rt = only_run_dir(os.path.join(wd, "runs_t"))
+        steps = sorted(f for f in os.listdir(os.path.join(rt, "checkpoints")) if f.startswith("step-"))
+        check(len(steps) == 2, "--keep-ckpts 2 kept %s" % steps)
+        newest = verify_checkpoint(os.path.join(rt, "checkpoints", steps[-1]))
+        check(int(newest["step"]) >= 18, "newest timed checkpoint at step %s of 21" % newest["step"])
         print("test_train_smoke: ok (%s)" % run_dir)
         return 0
     except Failure as e:
