@@ -95,6 +95,7 @@ int bf_job_build(int argc, char **argv)
     bf_intlist horizons = {0, {0}};
     int target = 0, seq_len = 0, max_h = 0, purge = 0, compress = 0, lco = 0, ext = 0,
         buf_mb = 0, no_fetch = 0, sample_rows = 0, mem_mb = 0;
+    char *mpio = NULL;
     double train_frac = 0, val_frac = 0;
     int64_t val_start = 0, test_start = 0, start = 0, end = 0;
     bf_opt opts[] = {
@@ -147,6 +148,10 @@ int bf_job_build(int argc, char **argv)
          "instant: use bars before it (delta: fetch up to it; default today)", &end, NULL, NULL, NULL, NULL},
         {"write-buffer-mb", BF_OPT_POSINT, "64", "per-rank buffer for the collective writes",
          &buf_mb, NULL, NULL, NULL, NULL},
+        {"mpio", BF_OPT_CHOICE, "independent", "under MPI, how ranks write their rows into the "
+         "shared split files: independent (faster on one node) or collective (two-phase "
+         "buffering, for parallel file systems)", &mpio, "independent,collective", NULL, NULL,
+         NULL},
         {"memory-budget-mb", BF_OPT_NONNEG, "512", "per rank: feature rows kept in memory "
          "between the passes; symbols beyond it are recomputed (0 = keep none)", &mem_mb, NULL,
          NULL, NULL, NULL},
@@ -223,6 +228,7 @@ int bf_job_build(int argc, char **argv)
     o.scaler = strcmp(scaler, "global") == 0 ? BF_SCALER_ROBUST_GLOBAL
                                              : BF_SCALER_ROBUST_PER_SYMBOL;
     o.compress = compress;
+    o.mpio_collective = strcmp(mpio, "collective") == 0;
     o.start = start;
     o.end = end;
     o.write_buffer_bytes = (int64_t)buf_mb << 20;

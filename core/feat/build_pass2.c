@@ -448,6 +448,7 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
         st = bf_ds_agree(bf_splitfile_create(&sf[k], path, par, m->total[k], F, H, o->compress));
+        sf[k].collective = o->mpio_collective;
         nopen = k + 1;
     }
     m->stage[BF_STAGE_WRITE] += bf_now() - tw;

@@ -48,6 +48,9 @@ typedef struct bf_build_opts {
     bf_split_spec split;        /* fractions or explicit dates; purge_bars filled in here */
     bf_scaler_kind scaler;
     int compress;               /* 0-9; > 0 needs one rank (HDF5 1.10: no parallel filters) */
+    int mpio_collective;        /* split-file transfers under MPI: 1 collective (two-phase
+                                   buffering; parallel file systems), 0 independent (default:
+                                   faster on one node) */
     const char *datasets_root;  /* e.g. artifacts/datasets */
     int64_t start, end;         /* bars with start <= ts < end; 0 = unbounded */
     const char *build_args_json;/* resolved flags, recorded in meta.json (may be NULL) */

@@ -312,6 +312,7 @@ bf_status bf_splitfile_create(bf_split_file *sf, const char *path, int parallel,
     memset(sf, 0, sizeof *sf);
     sf->f = -1;
     sf->parallel = parallel;
+    sf->collective = 1;
     sf->F = F;
     sf->H = H;
     sf->total = total;
@@ -327,7 +328,7 @@ bf_status bf_splitfile_create(bf_split_file *sf, const char *path, int parallel,
 bf_status bf_splitfile_write(bf_split_file *sf, int64_t row0, int64_t n, const float *X,
                              const float *y, const int32_t *sym, const int64_t *ts)
 {
-    int coll = sf->parallel;
+    int coll = sf->parallel && sf->collective;
     BF_TRY(bf_h5_write_rows(sf->f, "X", BF_H5_F32, row0, n, sf->F, X, coll));
     BF_TRY(bf_h5_write_rows(sf->f, "y", BF_H5_F32, row0, n, sf->H, y, coll));
     BF_TRY(bf_h5_write_rows(sf->f, "sym_id", BF_H5_I32, row0, n, 1, sym, coll));

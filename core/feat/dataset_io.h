@@ -59,6 +59,7 @@ void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w);
 typedef struct bf_split_file {
     hid_t f;
     int parallel;
+    int collective; /* parallel files: 1 = collective MPI-IO transfers, 0 = independent */
     int F, H;
     int64_t total;
 } bf_split_file;
@@ -67,7 +68,8 @@ typedef struct bf_split_file {
  * sym_id i32, ts i64. */
 bf_status bf_splitfile_create(bf_split_file *sf, const char *path, int parallel, int64_t total,
                               int F, int H, int compress);
-/* Collective when parallel (every rank calls, n may be 0). */
+/* Every rank calls when parallel (n may be 0); the transfer is collective or
+ * independent as sf->collective says (set after create; default collective). */
 bf_status bf_splitfile_write(bf_split_file *sf, int64_t row0, int64_t n, const float *X,
                              const float *y, const int32_t *sym, const int64_t *ts);
 /* Standard attributes (same values on every rank). */

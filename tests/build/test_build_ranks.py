@@ -1,8 +1,10 @@
 """test_build_ranks.py - the same master build with 1 rank and with
 `mpirun -n 2` gives identical X, y, sym_id and ts in every split (and
 identical scalers), for the per-symbol scaler with a write buffer small
-enough to force several collective rounds, and for the global scaler with a
-sample smaller than the train split (so sampling really happens)."""
+enough to force several write rounds (independent MPI-IO, the default), and
+for the global scaler with a sample smaller than the train split (so
+sampling really happens) and collective MPI-IO transfers. Also a delta on
+top: the same cum.h5 with 1 and 2 ranks."""
 import os
 import shutil
 import sys
@@ -43,7 +45,7 @@ def main():
     common = ["build", "--symbols", ",".join(SYMS), "--providers", "synthetic", "--cache-dir", cache]
     runs = {
         "per-symbol": ["--write-buffer-mb", "1"],
-        "global": ["--scaler", "global", "--scaler-sample-rows", "3000"],
+        "global": ["--scaler", "global", "--scaler-sample-rows", "3000", "--mpio", "collective"],
     }
     for label, extra in runs.items():
         r1 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "1")])
