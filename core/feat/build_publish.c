@@ -338,30 +338,19 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
     BF_TRY(bf_allreduce_max_f64(st_max, BF_STAGE_COUNT));
     memcpy(m->stage, st_max, sizeof st_max);
     BF_TRY(bf_barrier());
-    /* checksums and fsync, the files spread over the ranks */
+    /* checksums: every rank a share of every file; fsync: file k by rank k % size */
     bf_status st = BF_OK;
-    int64_t crc[BF_DS_NFILES] = {0}, bytes[BF_DS_NFILES] = {0};
-    for (int k = bf_mpi_rank(); k < BF_DS_NFILES && st == BF_OK; k += bf_mpi_size()) {
+    for (int k = 0; k < BF_DS_NFILES && st == BF_OK; k++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
         uint32_t c = 0;
-        struct stat sb;
-        st = bf_ds_file_crc32(path, &c);
-        if (st == BF_OK && stat(path, &sb) != 0)
-            st = bf_fail_errno(__FILE__, __LINE__, "stat", "cannot stat '%s'", path);
-        if (st == BF_OK)
+        int64_t bytes = 0;
+        st = bf_ds_file_crc32_all(path, &c, &bytes);
+        if (st == BF_OK && k % bf_mpi_size() == bf_mpi_rank())
             st = bf_fsync_path(path);
-        crc[k] = c;
-        bytes[k] = st == BF_OK ? (int64_t)sb.st_size : 0;
-    }
-    st = bf_ds_agree(st);
-    if (st == BF_OK)
-        st = bf_allreduce_sum_i64(crc, BF_DS_NFILES);
-    if (st == BF_OK)
-        st = bf_allreduce_sum_i64(bytes, BF_DS_NFILES);
-    for (int k = 0; k < BF_DS_NFILES; k++) {
-        bf_ds_hex32((uint32_t)crc[k], m->files_crc[k]);
-        m->files_bytes[k] = bytes[k];
+        st = bf_ds_agree(st);
+        bf_ds_hex32(c, m->files_crc[k]);
+        m->files_bytes[k] = bytes;
     }
     char name[256] = "";
     if (st == BF_OK && bf_mpi_rank() == 0) {

@@ -5,6 +5,7 @@ enough to force several write rounds (independent MPI-IO, the default), and
 for the global scaler with a sample smaller than the train split (so
 sampling really happens) and collective MPI-IO transfers. Also a delta on
 top: the same cum.h5 with 1 and 2 ranks."""
+import json
 import os
 import shutil
 import sys
@@ -14,9 +15,17 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import buildtest  # noqa: E402
-from buildtest import barforge, cache_end, check, done, mkcache, workdir  # noqa: E402
+from buildtest import barforge, cache_end, check, crc32_file, done, mkcache, workdir  # noqa: E402
 
 SYMS = ["AA", "BB", "CC", "DD", "EE"]  # 5: the ranks own 3 and 2 symbols
+
+
+def check_crcs(root, label):
+    """meta.json CRCs (computed in shares by all ranks, then combined) == zlib's"""
+    m = json.load(open(os.path.join(root, "master", "meta.json")))
+    for name, e in m["files"].items():
+        got = "%08x" % crc32_file(os.path.join(root, "master", name))
+        check(e["crc32"] == got, f"{label}: {name} crc32 {e['crc32']} in meta.json, file {got}")
 
 
 def compare(root1, root2, label):
@@ -55,6 +64,7 @@ def main():
         if r1.returncode == 0 and r2.returncode == 0:
             check("max over 2 ranks" in r2.stdout, f"2-rank summary: {r2.stdout}")
             compare(os.path.join(w, label + "1"), os.path.join(w, label + "2"), label)
+            check_crcs(os.path.join(w, label + "2"), label + ", 2 ranks")
     # a delta on top of a master that ends before the cache does: same cum.h5
     end = cache_end(cache, "AA")
     for n in (1, 2):

@@ -16,6 +16,7 @@
 #include "core/base/json.h"
 #include "core/feat/dataset.h"
 #include "core/feat/dataset_build.h"
+#include "core/feat/dataset_io.h"
 #include "dist/mpi_env.h"
 #include "base/test_util.h"
 
@@ -109,6 +110,25 @@ static void corrupt_byte(const char *path, long at)
     fclose(f);
 }
 
+/* crc(A || B) from crc(A), crc(B), len(B), for lengths around the edge cases */
+static void check_crc_combine(void)
+{
+    static unsigned char buf[70000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    T_EQ_I(bf_ds_crc32(0, "123456789", 9), 0xCBF43926u); /* the CRC-32 check value */
+    T_EQ_I(bf_ds_crc32(0, buf, sizeof buf), bf_crc32(0, buf, sizeof buf));
+    const size_t cuts[][2] = {{0, 0}, {0, 5}, {5, 0}, {1, 1}, {7, 9}, {4096, 1}, {3, 65536},
+                              {33333, 36667}};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        size_t a = cuts[k][0], b = cuts[k][1];
+        uint32_t whole = bf_ds_crc32(0, buf, a + b);
+        uint32_t comb = bf_ds_crc32_combine(bf_ds_crc32(0, buf, a), bf_ds_crc32(0, buf + a, b),
+                                            (int64_t)b);
+        T_CHECK(whole == comb, "combine(%zu, %zu): %08x != %08x", a, b, comb, whole);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bf_mpi m;
@@ -116,6 +136,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", bf_last_error());
         return 1;
     }
+    check_crc_combine();
     snprintf(g_root, sizeof g_root, "/tmp/bf_test_dsbuild_%ld", (long)getpid());
     snprintf(g_cache, sizeof g_cache, "%s/cache", g_root);
     snprintf(g_ds, sizeof g_ds, "%s/ds", g_root);
