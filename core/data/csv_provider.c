@@ -1,6 +1,6 @@
 /* csv_provider.c - import the user's own bars from CSV files (provider "csv").
  *
- * Layout (also in docs/data.md): one file per symbol, <csv_dir>/<SYMBOL>.csv.
+ * Layout (also in docs/formats.md, "## Bar cache"): one file per symbol, <csv_dir>/<SYMBOL>.csv.
  *   - The first non-comment line is a header naming the columns, in any
  *     order, case-insensitive: timestamp (or ts, time, date, datetime), open,
  *     high, low, close, volume are required; vwap and trades are optional.

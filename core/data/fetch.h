@@ -86,7 +86,7 @@ void bf_fetch_summary_free(bf_fetch_summary *s);
 /* The table printed at the end (per provider; per symbol when <= max_rows
  * symbols; failed symbols named with their reasons). */
 void bf_fetch_print(const bf_fetch_opts *o, const bf_fetch_summary *s, FILE *f, int max_rows);
-/* The same as JSON (atomic write). Layout in docs/data.md. */
+/* The same as JSON (atomic write). Layout in docs/formats.md ("## Bar cache"). */
 bf_status bf_fetch_write_json(const bf_fetch_opts *o, const bf_fetch_summary *s, const char *path);
 
 /* Validate the options (symbols, providers, interval, range, cache dir):

@@ -1,6 +1,6 @@
 /* fetch_report.c - the fetch summary as a table and as JSON.
  *
- * JSON layout (schema "barforge.fetch_summary/1", also in docs/data.md):
+ * JSON layout (schema "barforge.fetch_summary/1", also in docs/formats.md, "## Bar cache"):
  *   interval, interval_s, start, end (RFC 3339, end exclusive), extended_hours,
  *   providers [..], cache_dir, refresh, ranks, symbols, failed, bars, gaps,
  *   fetched_bars, requests, from_cache, elapsed_s, fetched_bars_per_s,

@@ -47,7 +47,7 @@
  * Signal strength and the oracle. --signal-strength s is the correlation
  * between the oracle prediction of y_4 = log(close[t+4] / close[t]) and the
  * realized y_4, computed for constant volatility (the heteroskedastic data
- * measure close to it; docs/data.md records the measured values); gamma is
+ * measure close to it; docs/features.md "Synthetic data" records them); gamma is
  * solved from s. s = 0 means gamma = 0: nothing is predictable.
  * s must lie in [0, bf_synth_strength_max(4)] (about 0.58).
  * The ORACLE is the conditional expectation of y_h given the efficient
