@@ -41,7 +41,11 @@ def train(wd, runs, extra=(), fault=None, expect=0):
 
 
 def last_step(run_dir):
-    with h5py.File(os.path.join(run_dir, "checkpoints", "last.h5")) as f:
+    """Step of last.h5, -1 when there is none yet (killed before an epoch end)."""
+    path = os.path.join(run_dir, "checkpoints", "last.h5")
+    if not os.path.exists(path):
+        return -1
+    with h5py.File(path) as f:
         return int(f["/state"].attrs["step"])
 
 
@@ -82,29 +86,40 @@ def mode_kill(wd, ref, rng):
     check("no checkpoint found" in p.stderr, "kill before any checkpoint:\n" + show(p))
     compare(ref, sorted(os.path.join(early, d) for d in os.listdir(early))[-1], "early kill")
 
-    s1, s2 = sorted(rng.sample(range(5, TOTAL - 10), 2))  # step 4 has the first checkpoint
-    if s2 - s1 < 3:
-        s2 = s1 + 3
-    print("kill points: after steps %d and %d; mid-write of the 2nd save; one external" % (s1, s2))
-    p = train(wd, runs, fault="kill_at_step:%d" % s1, expect=-signal.SIGKILL)
-    run_dir = only_run_dir(runs)
-    p = train(wd, runs, fault="kill_at_step:%d" % s2, expect=-signal.SIGKILL)
-    check("resuming from" in p.stderr, "second run did not resume:\n" + show(p))
-    p = train(wd, runs, fault="ckpt_kill_mid_write:2", expect=-signal.SIGKILL)
-    stale = [f for f in os.listdir(os.path.join(run_dir, "checkpoints")) if ".tmp." in f]
-    check(stale, "no temp file left by the kill during a checkpoint write")
-    # external SIGKILL at a random moment of the next session
+    # 1. a SIGKILL from outside at a random moment of a (slowed) fresh run;
+    #    after its first checkpoint (step 4); it ends by step ~20 (40 ms a step)
     delay = rng.uniform(0.0, 0.6)
     proc = subprocess.Popen([BIN, "train"] + ARGS + ["--runs-dir", runs, "--resume", "auto"],
                             cwd=wd, env=env_with(BARFORGE_FAULT="step_sleep_ms:40"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_progress(run_dir, proc)
+    for _ in range(1000):  # wait for the run folder and its first metrics row
+        d = os.listdir(runs) if os.path.isdir(runs) else []
+        if d and os.path.exists(os.path.join(runs, d[0], "metrics.jsonl")) or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    run_dir = only_run_dir(runs)
+    first = os.path.join(run_dir, "checkpoints", "step-00000004.h5")
+    for _ in range(1000):  # a resume point exists, so the next session continues this folder
+        if os.path.exists(first) or proc.poll() is not None:
+            break
+        time.sleep(0.01)
     time.sleep(delay)
     proc.kill()
     rc = proc.wait()
-    print("external SIGKILL %.2f s into training: exit %d, last.h5 at step %d"
-          % (delay, rc, last_step(run_dir)))
     check(rc == -signal.SIGKILL, "the run ended (exit %d) before the external SIGKILL" % rc)
+    print("external SIGKILL %.2f s into training" % delay)
+    # 2. SIGKILL right after two random later steps (resumed in between)
+    s1 = rng.randrange(25, 41)
+    s2 = rng.randrange(s1 + 3, TOTAL - 4)
+    print("kill points: after steps %d and %d, then halfway through a checkpoint write" % (s1, s2))
+    p = train(wd, runs, fault="kill_at_step:%d" % s1, expect=-signal.SIGKILL)
+    check("resuming from" in p.stderr, "did not resume:\n" + show(p))
+    p = train(wd, runs, fault="kill_at_step:%d" % s2, expect=-signal.SIGKILL)
+    check(only_run_dir(runs) == run_dir, "a second run folder appeared")
+    # 3. SIGKILL halfway through the 2nd checkpoint save of the next session
+    p = train(wd, runs, fault="ckpt_kill_mid_write:2", expect=-signal.SIGKILL)
+    stale = [f for f in os.listdir(os.path.join(run_dir, "checkpoints")) if ".tmp." in f]
+    check(stale, "no temp file left by the kill during a checkpoint write")
     p = train(wd, runs)
     left = [f for f in stale if os.path.exists(os.path.join(run_dir, "checkpoints", f))]
     check(not left, "temp files of the interrupted write not cleaned: %s" % left)
