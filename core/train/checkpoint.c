@@ -136,6 +136,40 @@ static bf_status write_tensors(hid_t f, const bf_model *m, const char *path)
     return BF_OK;
 }
 
+/* /model/views/<name>: an HDF5 virtual dataset per tensor, shaped as the
+ * tensor and mapped onto its slice of /model/params in the same file, so
+ * h5py reads f["/model/views/head.weight"] without knowing offsets. */
+static bf_status write_views(hid_t f, const bf_model *m, const char *path)
+{
+    BF_TRY(bf_h5_group(f, "/model/views"));
+    hsize_t n = (hsize_t)m->n_params;
+    hid_t src = H5Screate_simple(1, &n, NULL);
+    bf_status st = BF_OK;
+    for (int i = 0; i < m->n_tensors && st == BF_OK; i++) {
+        const bf_tensor_info *t = &m->tensors[i];
+        hsize_t dims[4], start = (hsize_t)t->offset, count = (hsize_t)t->numel;
+        int nd = t->ndim > 0 ? t->ndim : 1;
+        for (int k = 0; k < nd; k++)
+            dims[k] = t->ndim > 0 ? (hsize_t)t->shape[k] : (hsize_t)t->numel;
+        hid_t vsp = H5Screate_simple(nd, dims, NULL);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Sselect_hyperslab(src, H5S_SELECT_SET, &start, NULL, &count, NULL);
+        char name[BF_NN_NAME_LEN + 16];
+        snprintf(name, sizeof name, "/model/views/%s", t->name);
+        hid_t ds = -1;
+        if (H5Pset_virtual(dcpl, vsp, ".", "/model/params", src) >= 0)
+            ds = H5Dcreate2(f, name, H5T_IEEE_F32LE, vsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (ds < 0)
+            st = BF_FAIL(BF_EIO, "cannot create the view %s in '%s'", name, path);
+        else
+            H5Dclose(ds);
+        H5Pclose(dcpl);
+        H5Sclose(vsp);
+    }
+    H5Sclose(src);
+    return st;
+}
+
 /* Compare the file's tensor table with the model's layout. */
 static bf_status check_tensors(hid_t f, const bf_model *m, const char *path)
 {
@@ -208,6 +242,7 @@ static bf_status write_all(hid_t f, const char *tmp, const bf_model *m, const bf
     BF_TRY(bf_h5_attr_set_i64(f, "/model", "n_params", n));
     BF_TRY(bf_h5_attr_set_str(f, "/model", "arch", bf_arch_name(m->cfg.arch)));
     BF_TRY(write_tensors(f, m, tmp));
+    BF_TRY(write_views(f, m, tmp));
     BF_TRY(bf_h5_write(f, "/optim/m", BF_H5_F32, m->m, n, 1, 0));
 
     int64_t arg = 1;

@@ -6,7 +6,9 @@
  *                     checksum (crc32, as int64), checksum_algo, created_utc
  *   /model/params     float32 [n_params]  the flat parameter buffer
  *   /model/tensors    compound table (name, offset, numel, ndim, shape[4],
- *                     decay): named views into /model/params
+ *                     decay): the layout of /model/params
+ *   /model/views/<name> one virtual dataset per tensor, in its shape, mapped
+ *                     onto its slice of /model/params (no copy)
  *   /model            attrs config_json, n_params, arch
  *   /optim/m, /optim/v float32 [n_params] AdamW moments
  *   /optim            attrs algo="adamw", t (= /state step)

@@ -121,6 +121,11 @@ def verify_checkpoint(path):
         # a named view: the head's weight is a slice of the flat buffer
         names = [t.decode() for t in tens["name"]]
         check("head.weight" in names, "no head.weight in %s" % names[:5])
+        for r, name in zip(tens, names):  # /model/views/<name> is the slice, in shape
+            want = p[r["offset"]:r["offset"] + r["numel"]].reshape(tuple(r["shape"][:r["ndim"]]))
+            got = f["/model/views/" + name][...]
+            check(got.shape == want.shape and np.array_equal(got, want),
+                  "view %s: shape %s vs %s or values differ" % (name, got.shape, want.shape))
         s = f["/state"].attrs
         ints = ["epoch", "cursor", "step", "samples_seen", "patience_counter", "best_step",
                 "finished", "n_train_windows", "rng_seed"]
