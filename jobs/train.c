@@ -24,7 +24,13 @@ int bf_job_train(int argc, char **argv)
     int keep = 3, tb = 0, allow = 0, no_test = 0, threads = 0;
     double lr = 3e-4, wd = 0.01, clip = 1.0, ckpt_sec = 600;
     int64_t warmup = 0, eval_every = 0, log_every = 50, ckpt_steps = 0, seed = 42, max_steps = 0;
+    /* typed scratch destinations, so the parser checks each value; the model
+     * config is set from the text it accepted (bf_opt.raw) */
     char *mv[N_MODEL] = {0};
+    int mi[N_MODEL] = {0};
+    double md[N_MODEL] = {0};
+    bf_intlist ml[N_MODEL];
+    memset(ml, 0, sizeof ml);
     static const char *const mk[N_MODEL] = {
         "arch", "seq-len", "cnn-hidden", "cnn-blocks", "cnn-kernels", "cnn-dilations",
         "cnn-dropout", "patch-size", "patch-stride", "d-model", "n-heads", "num-layers",
@@ -35,28 +41,28 @@ int bf_job_train(int argc, char **argv)
         {.name = "run-dir", .type = BF_OPT_STR, .help = "use this run folder instead of a new timestamped one", .dst = &run_dir},
         {.name = "resume", .type = BF_OPT_STR, .help = "a checkpoint file, or 'auto': the newest valid checkpoint of the newest run (a new run when there is none)", .dst = &resume},
         {.name = "arch", .type = BF_OPT_CHOICE, .def = "patchtst", .choices = "patchtst,baseline", .help = "model architecture", .dst = &mv[0]},
-        {.name = "seq-len", .type = BF_OPT_STR, .def = "64", .help = "window length L", .dst = &mv[1]},
+        {.name = "seq-len", .type = BF_OPT_POSINT, .def = "64", .help = "window length L", .dst = &mi[1]},
         {.name = "stride", .type = BF_OPT_POSINT, .def = "1", .help = "step between training window ends (validation and test use every window)", .dst = &stride},
         {.name = "batch-size", .type = BF_OPT_POSINT, .def = "128", .help = "global batch (split across MPI ranks)", .dst = &batch},
         {.name = "max-epochs", .type = BF_OPT_POSINT, .def = "10", .help = "epochs", .dst = &epochs},
         {.name = "patience", .type = BF_OPT_NONNEG, .def = "5", .help = "stop after this many evaluations without a better validation loss (0 = never)", .dst = &patience},
         {.name = "use-amp", .type = BF_OPT_FLAG, .def = "0", .help = "mixed precision on GPUs; ignored (reported) on CPU", .dst = &use_amp},
         {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "accepted for the seed's command lines; windows are gathered by the training threads", .dst = &workers},
-        {.name = "cnn-hidden", .type = BF_OPT_STR, .def = "128", .help = "CNN stem channels", .dst = &mv[2]},
-        {.name = "cnn-blocks", .type = BF_OPT_STR, .def = "3", .help = "CNN stem blocks", .dst = &mv[3]},
-        {.name = "cnn-kernels", .type = BF_OPT_STR, .def = "5,5,3", .help = "kernel per block", .dst = &mv[4]},
-        {.name = "cnn-dilations", .type = BF_OPT_STR, .def = "1,2,4", .help = "dilation per block", .dst = &mv[5]},
-        {.name = "cnn-dropout", .type = BF_OPT_STR, .def = "0.1", .help = "CNN stem dropout", .dst = &mv[6]},
-        {.name = "patch-size", .type = BF_OPT_STR, .def = "8", .help = "patch length (patchtst)", .dst = &mv[7]},
-        {.name = "patch-stride", .type = BF_OPT_STR, .def = "4", .help = "patch stride (patchtst)", .dst = &mv[8]},
-        {.name = "d-model", .type = BF_OPT_STR, .def = "128", .help = "Transformer width", .dst = &mv[9]},
-        {.name = "n-heads", .type = BF_OPT_STR, .def = "4", .help = "attention heads", .dst = &mv[10]},
-        {.name = "num-layers", .type = BF_OPT_STR, .def = "3", .help = "Transformer layers", .dst = &mv[11]},
-        {.name = "dropout", .type = BF_OPT_STR, .def = "0.1", .help = "Transformer dropout", .dst = &mv[12]},
+        {.name = "cnn-hidden", .type = BF_OPT_POSINT, .def = "128", .help = "CNN stem channels", .dst = &mi[2]},
+        {.name = "cnn-blocks", .type = BF_OPT_NONNEG, .def = "3", .help = "CNN stem blocks", .dst = &mi[3]},
+        {.name = "cnn-kernels", .type = BF_OPT_INTLIST, .def = "5,5,3", .help = "kernel per block", .dst = &ml[4]},
+        {.name = "cnn-dilations", .type = BF_OPT_INTLIST, .def = "1,2,4", .help = "dilation per block", .dst = &ml[5]},
+        {.name = "cnn-dropout", .type = BF_OPT_FRAC, .def = "0.1", .help = "CNN stem dropout", .dst = &md[6]},
+        {.name = "patch-size", .type = BF_OPT_POSINT, .def = "8", .help = "patch length (patchtst)", .dst = &mi[7]},
+        {.name = "patch-stride", .type = BF_OPT_POSINT, .def = "4", .help = "patch stride (patchtst)", .dst = &mi[8]},
+        {.name = "d-model", .type = BF_OPT_POSINT, .def = "128", .help = "Transformer width", .dst = &mi[9]},
+        {.name = "n-heads", .type = BF_OPT_POSINT, .def = "4", .help = "attention heads", .dst = &mi[10]},
+        {.name = "num-layers", .type = BF_OPT_POSINT, .def = "3", .help = "Transformer layers", .dst = &mi[11]},
+        {.name = "dropout", .type = BF_OPT_FRAC, .def = "0.1", .help = "Transformer dropout", .dst = &md[12]},
         {.name = "channel-mixer", .type = BF_OPT_CHOICE, .def = "mlp", .choices = "mlp,ivar,none", .help = "cross-channel mixer", .dst = &mv[13]},
-        {.name = "emb-dim", .type = BF_OPT_STR, .def = "12", .help = "symbol embedding width (0 = none)", .dst = &mv[14]},
+        {.name = "emb-dim", .type = BF_OPT_NONNEG, .def = "12", .help = "symbol embedding width (0 = none)", .dst = &mi[14]},
         {.name = "loss", .type = BF_OPT_CHOICE, .def = "huber", .choices = "huber,mse", .help = "training loss", .dst = &mv[15]},
-        {.name = "huber-delta", .type = BF_OPT_STR, .def = "0.01", .help = "Huber threshold", .dst = &mv[16]},
+        {.name = "huber-delta", .type = BF_OPT_POSFLOAT, .def = "0.01", .help = "Huber threshold", .dst = &md[16]},
         {.name = "lr", .type = BF_OPT_POSFLOAT, .def = "3e-4", .help = "AdamW learning rate", .dst = &lr},
         {.name = "weight-decay", .type = BF_OPT_NONNEGFLOAT, .def = "0.01", .help = "AdamW decoupled weight decay (matrices only)", .dst = &wd},
         {.name = "grad-clip", .type = BF_OPT_NONNEGFLOAT, .def = "1.0", .help = "clip the global gradient norm (0 = off)", .dst = &clip},
@@ -119,7 +125,7 @@ int bf_job_train(int argc, char **argv)
                 continue;
             if (opts[k].source && strcmp(opts[k].source, "default") != 0 &&
                 strcmp(opts[k].source, "unset") != 0)
-                st = bf_train_opts_model_set(&o, mk[i], mv[i]);
+                st = bf_train_opts_model_set(&o, mk[i], opts[k].raw);
         }
     }
     if (st != BF_OK)
