@@ -146,7 +146,7 @@ int bf_job_build(int argc, char **argv)
          NULL, NULL, NULL, NULL},
         {"end", BF_OPT_DATE, NULL, "last day, inclusive (YYYY-MM-DD), or an exclusive RFC 3339 "
          "instant: use bars before it (delta: fetch up to it; default today)", &end, NULL, NULL, NULL, NULL},
-        {"write-buffer-mb", BF_OPT_POSINT, "64", "per-rank buffer for the collective writes",
+        {"write-buffer-mb", BF_OPT_POSINT, "16", "per-rank buffer for the split-file writes",
          &buf_mb, NULL, NULL, NULL, NULL},
         {"mpio", BF_OPT_CHOICE, "independent", "under MPI, how ranks write their rows into the "
          "shared split files: independent (faster on one node) or collective (two-phase "

@@ -34,22 +34,30 @@ mkdir -p "$WORK"
 
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# time_cmd LABEL CMD...: runs REPEAT times, prints and returns the median wall seconds
+# time_cmd LABEL CMD...: runs REPEAT times; prints wall and CPU (user+sys, the
+# largest rank's under mpirun) medians; echoes "wall cpu". CPU seconds measure
+# the work itself when the machine is shared (wall time then depends on load).
 time_cmd() {
     local label=$1; shift
-    local ts=() t0 t1
+    local ws=() cs=() t0 t1
     for ((i = 0; i < REPEAT; i++)); do
-        rm -rf "$WORK/ds"
+        rm -rf "$WORK/ds" "$WORK"/cpu.*
         t0=$(now)
         "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; echo "FAILED: $label" >&2; exit 1; }
         t1=$(now)
-        ts+=("$(echo "$t1 - $t0" | bc -l)")
+        ws+=("$(echo "$t1 - $t0" | bc -l)")
+        cs+=("$(cat "$WORK"/cpu.* | awk '{c = $2 + $3; if (c > m) m = c} END {print m}')")
     done
-    local m
-    m=$(printf '%s\n' "${ts[@]}" | median)
-    printf '%-44s median %7.3f s  (runs: %s)\n' "$label" "$m" "${ts[*]}" >&2
-    echo "$m"
+    local w c
+    w=$(printf '%s\n' "${ws[@]}" | median)
+    c=$(printf '%s\n' "${cs[@]}" | median)
+    printf '%-44s wall %7.3f s  cpu %7.3f s  (walls: %s)\n' "$label" "$w" "$c" "${ws[*]}" >&2
+    echo "$w $c"
 }
+# per-process CPU accounting: cpu.<rank> holds "wall user sys"
+T() { /usr/bin/time -f "%e %U %S" -o "$WORK/cpu.${OMPI_COMM_WORLD_RANK:-0}" "$@"; }
+export -f T
+export WORK
 
 host_info() {
     echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(date -u +%Y-%m-%d)"
@@ -91,21 +99,21 @@ echo "cache: $N symbols, $(du -sh "$CACHE" | cut -f1), 2 years of 15m bars endin
 
 BUILD_ARGS=(build --universe "synthetic:$N" --providers synthetic --cache-dir "$CACHE"
             --datasets-root "$WORK/ds")
-t_pd=$(time_cmd "pandas (pandas_build.py)" python3 "$SRC/bench/build/pandas_build.py" \
-           --cache "$CACHE" --symbols "$SYMS" --out "$WORK/pandas.npz")
-t_1=$(time_cmd "barforge build, 1 process" "$BIN" "${BUILD_ARGS[@]}")
-t_1f=$(time_cmd "barforge build, 1 process, fast MPI init" "${FAST_MPI[@]}" "$BIN" "${BUILD_ARGS[@]}")
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+read -r w_pd c_pd < <(time_cmd "pandas (pandas_build.py)" bash -c 'T "$@"' _ python3 \
+    "$SRC/bench/build/pandas_build.py" --cache "$CACHE" --symbols "$SYMS" --out "$WORK/pandas.npz")
+read -r w_1 c_1 < <(time_cmd "barforge build, 1 process" bash -c 'T "$@"' _ "$BIN" "${BUILD_ARGS[@]}")
+read -r w_1f c_1f < <(time_cmd "barforge build, 1 process, fast MPI init" bash -c 'T "$@"' _ \
+    "${FAST_MPI[@]}" "$BIN" "${BUILD_ARGS[@]}")
 grep -h "rows:\|timings" "$WORK/last.log" | sed 's/^/  1 process: /'
-t_2=$(time_cmd "barforge build, mpirun -n $RANKS" mpirun -n "$RANKS" --oversubscribe "$BIN" \
-          "${BUILD_ARGS[@]}")
+read -r w_2 c_2 < <(time_cmd "barforge build, mpirun -n $RANKS" mpirun -n "$RANKS" --oversubscribe \
+    bash -c 'T "$@"' _ "$BIN" "${BUILD_ARGS[@]}")
 grep -h "timings" "$WORK/last.log" | sed "s/^/  $RANKS ranks: /"
-# the same with the build's own timer (no process start, no MPI start-up)
-t_1in=$("${FAST_MPI[@]}" "$BIN" "${BUILD_ARGS[@]}" | sed -n 's/.*total \([0-9.]*\)$/\1/p'); rm -rf "$WORK/ds"
-t_2in=$(mpirun -n "$RANKS" --oversubscribe "$BIN" "${BUILD_ARGS[@]}" | sed -n 's/.*total \([0-9.]*\)$/\1/p'); rm -rf "$WORK/ds"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+r() { echo "$1 / $2" | bc -l; }
 echo
-printf 'pandas / barforge (1 process):              %6.1fx  (fast MPI init: %.1fx)\n' \
-    "$(echo "$t_pd / $t_1" | bc -l)" "$(echo "$t_pd / $t_1f" | bc -l)"
-printf '1 process / %d ranks (wall, mpirun incl.):   %6.2fx\n' "$RANKS" "$(echo "$t_1f / $t_2" | bc -l)"
-printf '1 process / %d ranks (build timer):          %6.2fx  (%.3f s vs %.3f s)\n' "$RANKS" \
-    "$(echo "$t_1in / $t_2in" | bc -l)" "$t_1in" "$t_2in"
+printf 'pandas / barforge 1 process, wall:  %6.1fx  (fast MPI init: %.1fx)\n' "$(r "$w_pd" "$w_1")" "$(r "$w_pd" "$w_1f")"
+printf 'pandas / barforge 1 process, CPU:   %6.1fx  (fast MPI init: %.1fx)\n' "$(r "$c_pd" "$c_1")" "$(r "$c_pd" "$c_1f")"
+printf '1 process / %d ranks, wall:          %6.2fx  (mpirun start-up included)\n' "$RANKS" "$(r "$w_1f" "$w_2")"
+printf '1 process CPU / busiest rank CPU:    %6.2fx  (the speed-up on %d free cores)\n' "$(r "$c_1f" "$c_2")" "$RANKS"
 [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK/ds" "$WORK/pandas.npz"

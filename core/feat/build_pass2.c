@@ -398,7 +398,7 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
     int F = p->F, H = p->H;
     int64_t nloc = p->hi - p->lo;
     int64_t row_bytes = (int64_t)(F + H) * 4 + 12;
-    int64_t budget = o->write_buffer_bytes > 0 ? o->write_buffer_bytes : ((int64_t)64 << 20);
+    int64_t budget = o->write_buffer_bytes > 0 ? o->write_buffer_bytes : ((int64_t)16 << 20);
     int64_t max_rows = budget / row_bytes > 0 ? budget / row_bytes : 1;
     /* batches of consecutive symbols; a symbol larger than the budget gets its own */
     int64_t *bstart = malloc((size_t)(nloc + 1) * sizeof *bstart), nb = 0;

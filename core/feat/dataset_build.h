@@ -54,7 +54,7 @@ typedef struct bf_build_opts {
     const char *datasets_root;  /* e.g. artifacts/datasets */
     int64_t start, end;         /* bars with start <= ts < end; 0 = unbounded */
     const char *build_args_json;/* resolved flags, recorded in meta.json (may be NULL) */
-    int64_t write_buffer_bytes; /* per rank; 0 = 64 MiB */
+    int64_t write_buffer_bytes; /* per rank; 0 = 16 MiB */
     int64_t memory_budget_bytes;/* per rank: pass-1 rows kept in memory up to this, the rest
                                    recomputed in pass 2; 0 = 512 MiB, < 0 = keep none */
     int64_t global_sample_rows; /* rows sampled for the global scaler; 0 = 500000 */
