@@ -152,7 +152,7 @@ bf_status bf_model_backward(bf_model *m)
     else
         bf_mse_backward(im->dpred, m->pred, im->y, B);
     float *dlnf = im->gHead, *dlast = im->gHead + (size_t)B * D;
-    bf_linear_backward(dlnf, g->head_w, g->head_b, im->dpred, im->lnf, p->head_w, B, D, 1, 0);
+    bf_linear_backward_ws(dlnf, g->head_w, g->head_b, im->dpred, im->lnf, p->head_w, B, D, 1, 0, im->gW);
     bf_layernorm_backward(dlast, g->lnf_w, g->lnf_b, dlnf, im->last, p->lnf_w, im->lnf_mean,
                           im->lnf_rstd, B, D);
     memset(im->gX, 0, (size_t)NT * D * sizeof(float));
@@ -166,17 +166,17 @@ bf_status bf_model_backward(bf_model *m)
         const bf_layer_view *w = &p->layer[l];
         const bf_layer_view *gw = &g->layer[l];
         bf_dropout_backward(im->gA, im->gX, a->mask_f, (size_t)NT * D, pt);
-        bf_linear_backward(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0);
+        bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0, im->gW);
         bf_gelu_backward(im->gA, im->gB, a->f1, (size_t)NT * d->F);
-        bf_linear_backward(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, NT, D, d->F, 0);
+        bf_linear_backward_ws(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, NT, D, d->F, 0, im->gW);
         bf_layernorm_backward(im->gA, gw->ln2_w, gw->ln2_b, im->gB, a->x1, w->ln2_w, a->ln2_mean,
                               a->ln2_rstd, NT, D);
         bf_add_inplace(im->gX, im->gA, (size_t)NT * D);
         bf_dropout_backward(im->gA, im->gX, a->mask_a, (size_t)NT * D, pt);
-        bf_linear_backward(im->gB, gw->proj_w, gw->proj_b, im->gA, a->ao, w->proj_w, NT, D, D, 0);
+        bf_linear_backward_ws(im->gB, gw->proj_w, gw->proj_b, im->gA, a->ao, w->proj_w, NT, D, D, 0, im->gW);
         bf_attention_backward(im->gQKV, im->gB, a->qkv, a->att, B, d->T, D, d->NH, 1, im->gAtt);
-        bf_linear_backward(im->gA, gw->qkv_w, gw->qkv_b, im->gQKV, a->ln1, w->qkv_w, NT, D, 3 * D,
-                           0);
+        bf_linear_backward_ws(im->gA, gw->qkv_w, gw->qkv_b, im->gQKV, a->ln1, w->qkv_w, NT, D,
+                              3 * D, 0, im->gW);
         memset(gw->qkv_b + D, 0, (size_t)D * sizeof(float));
         bf_layernorm_backward(im->gB, gw->ln1_w, gw->ln1_b, im->gA, im->xs[l], w->ln1_w,
                               a->ln1_mean, a->ln1_rstd, NT, D);
@@ -186,25 +186,25 @@ bf_status bf_model_backward(bf_model *m)
     /* 3. tokens -> gS = d(mixer output) */
     bf_dropout_backward(im->gA, im->gX, im->tok_mask, (size_t)NT * D, pt);
     bf_pos_backward(g->pos, im->gA, B, d->T, D);
-    bf_linear_backward(im->gCols, g->patch_w, g->patch_b, im->gA, im->cols, p->patch_w, NT,
-                       d->P * H, D, 0);
+    bf_linear_backward_ws(im->gCols, g->patch_w, g->patch_b, im->gA, im->cols, p->patch_w, NT,
+                       d->P * H, D, 0, im->gW);
     bf_im2col_backward(im->gS, im->gCols, B, d->L, H, d->P, d->S, d->T);
 
     /* 2. mixer: the residual passes gS through; add the branch */
     const float *s = im->s[d->NB];
     if (cfg->channel_mixer == BF_MIXER_MLP) {
-        bf_linear_backward(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N, H,
-                           H, 0);
+        bf_linear_backward_ws(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N, H,
+                           H, 0, im->gW);
         bf_gelu_backward(im->gB, im->gA, im->mx_u, (size_t)N * H);
-        bf_linear_backward(im->gS, g->mx_fc1_w, g->mx_fc1_b, im->gB, s, p->mx_fc1_w, N, H, H, 1);
+        bf_linear_backward_ws(im->gS, g->mx_fc1_w, g->mx_fc1_b, im->gB, s, p->mx_fc1_w, N, H, H, 1, im->gW);
     } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
         const int NC = B * H, L = d->L;
         bf_transpose(im->gA, im->gS, B, L, H, 0);
-        bf_linear_backward(im->gB, g->mx_proj_w, g->mx_proj_b, im->gA, im->mx_ao, p->mx_proj_w,
-                           NC, L, L, 0);
+        bf_linear_backward_ws(im->gB, g->mx_proj_w, g->mx_proj_b, im->gA, im->mx_ao, p->mx_proj_w,
+                           NC, L, L, 0, im->gW);
         bf_attention_backward(im->gQKV, im->gB, im->mx_qkv, im->mx_att, B, H, L, 1, 0, im->gAtt);
-        bf_linear_backward(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w, NC,
-                           L, 3 * L, 0);
+        bf_linear_backward_ws(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w, NC,
+                           L, 3 * L, 0, im->gW);
         memset(g->mx_qkv_b + L, 0, (size_t)L * sizeof(float));
         bf_layernorm_backward(im->gB, g->mx_ln_w, g->mx_ln_b, im->gA, im->mx_t, p->mx_ln_w,
                               im->mx_ln_mean, im->mx_ln_rstd, NC, L);
@@ -220,12 +220,12 @@ bf_status bf_model_backward(bf_model *m)
         bf_groupnorm_backward(im->gB, gw->gn_w, gw->gn_b, im->gA, a->g, w->gn_w, a->gn_mean,
                               a->gn_rstd, B, d->L, H, d->G, im->gNorm);
         bf_glu_backward(im->gA, im->gB, a->p, N, H);
-        bf_linear_backward(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0);
+        bf_linear_backward_ws(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0, im->gW);
         bf_dwconv_backward(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
                            cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1);
     }
-    bf_linear_backward(d->E > 0 ? im->gA : NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N,
-                       d->Ci, H, 0);
+    bf_linear_backward_ws(d->E > 0 ? im->gA : NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N,
+                       d->Ci, H, 0, im->gW);
     if (d->E > 0)
         bf_tile_backward(g->emb, im->gA, im->sym, B, d->C, d->L, d->E);
     return BF_OK;

@@ -66,6 +66,7 @@ struct bf_model_impl {
     int32_t *sym;                                      /* symbol ids of the last forward */
     /* backward scratch */
     float *gS, *gA, *gB, *gX, *gQKV, *gCols, *gAtt, *gNorm, *gHead, *dpred;
+    float *gW; /* weight-gradient partials (bf_linear_backward_ws) */
     /* state of the last forward */
     int B, train, have_y;
     uint64_t step;

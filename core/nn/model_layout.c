@@ -15,6 +15,7 @@
 #include "core/base/log.h"
 #include "core/base/rng.h"
 #include "core/nn/model_impl.h"
+#include "core/nn/ops.h"
 
 enum { INIT_ZERO, INIT_ONE, INIT_UNIFORM_FANIN, INIT_NORMAL };
 
@@ -301,6 +302,19 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     im->gNorm = takef(a, 2 * (size_t)Bm * H);
     im->gHead = takef(a, 2 * (size_t)Bm * D);
     im->dpred = takef(a, (size_t)Bm);
+    /* the widest weight-gradient workspace of any linear layer */
+    const int n = (int)N, nt = (int)NT, h = (int)H, dd = (int)D, L = d->L;
+    size_t ws = bf_linear_scratch_floats(n, d->Ci, h);
+    ws = zmax(ws, bf_linear_scratch_floats(n, h, 2 * h));
+    ws = zmax(ws, bf_linear_scratch_floats(n, h, h));
+    ws = zmax(ws, bf_linear_scratch_floats(Bm * h, L, 3 * L));
+    ws = zmax(ws, bf_linear_scratch_floats(Bm * h, L, L));
+    ws = zmax(ws, bf_linear_scratch_floats(nt, d->P * h, dd));
+    ws = zmax(ws, bf_linear_scratch_floats(nt, dd, 3 * dd));
+    ws = zmax(ws, bf_linear_scratch_floats(nt, dd, d->F));
+    ws = zmax(ws, bf_linear_scratch_floats(nt, d->F, dd));
+    ws = zmax(ws, bf_linear_scratch_floats(Bm, dd, 1));
+    im->gW = takef(a, ws);
 }
 
 bf_status bf_model_init(bf_model *m, const bf_model_config *cfg, int max_batch, uint64_t seed)

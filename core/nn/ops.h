@@ -24,6 +24,13 @@ void bf_linear_forward(float *out, const float *in, const float *w, const float 
  * db (O) += column sums of dout (db may be NULL). */
 void bf_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, int N, int In, int O, int accum);
+/* The same with a workspace of bf_linear_scratch_floats(N, In, O) floats
+ * (NULL: the weight gradient is one single-threaded GEMM): dw is then summed
+ * over fixed row chunks of 1024 in chunk order, the chunks and the input
+ * gradient's row tiles sharing the threads. */
+void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, int N, int In, int O, int accum, float *scratch);
+size_t bf_linear_scratch_floats(int N, int In, int O);
 /* dst (W) += column sums of src (N,W), fixed order, double accumulation. */
 void bf_colsum_add(float *dst, const float *src, int N, int W);
 
