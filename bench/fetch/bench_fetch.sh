@@ -32,17 +32,20 @@ import json, sys
 j = json.load(open(sys.argv[1])); name, ranks = sys.argv[2], int(sys.argv[3])
 wall = float(sys.argv[5]) - float(sys.argv[4])
 print(f"| {name} | {ranks} | {j['symbols']} | {j['fetched_bars']:,} | {j['elapsed_s']:.2f} | "
-      f"{j['fetched_bars_per_s']:,.0f} | {wall:.2f} | {j['peak_rss_mib_max_rank']:.0f} | {sys.argv[6]} |")
+      f"{j['fetched_bars_per_s']:,.0f} | {j['cpu_s']:.1f} | {j['fetched_bars'] / j['cpu_s']:,.0f} | "
+      f"{wall:.2f} | {j['peak_rss_mib_max_rank']:.0f} | {sys.argv[6]} |")
 PY
     rm -rf "$dir"
 }
 
-echo "| case | ranks | symbols | bars | fetch s | bars/s | process wall s | peak RSS MiB (max rank) | cache MB |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+echo "| case | ranks | symbols | bars | fetch s | bars/s | CPU s (all ranks) | bars per CPU s | process wall s | peak RSS MiB (max rank) | cache MB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 run d50-1 1 default50
 run d50-2 2 default50
 run s5000-1 1 synthetic:5000
 run s5000-2 2 synthetic:5000
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "generator alone (one core, no I/O):"
 "$BUILD/bench/fetch/bench_synth" 200 15m $START 2026-11-28 || "$BUILD/bench_synth" 200 15m $START 2026-11-28

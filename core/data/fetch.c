@@ -487,6 +487,15 @@ static bf_status open_providers(run *r)
     return BF_OK;
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+           (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -544,7 +553,7 @@ bf_status bf_fetch_run(const bf_fetch_opts *o, bf_fetch_summary *out)
 {
     memset(out, 0, sizeof *out);
     BF_TRY(bf_fetch_check(o));
-    double t0 = bf_now();
+    double t0 = bf_now(), c0 = cpu_seconds();
     int n = o->n_symbols, size = bf_mpi_size(), me = bf_mpi_rank();
     run r;
     memset(&r, 0, sizeof r);
@@ -646,6 +655,9 @@ bf_status bf_fetch_run(const bf_fetch_opts *o, bf_fetch_summary *out)
     double tm[2] = {bf_now() - t0, peak_rss_mb()};
     if (st == BF_OK)
         st = bf_allreduce_max_f64(tm, 2);
+    double cpu = cpu_seconds() - c0;
+    if (st == BF_OK)
+        st = bf_allreduce_sum_f64(&cpu, 1);
     if (st != BF_OK)
         goto out;
 
@@ -653,6 +665,7 @@ bf_status bf_fetch_run(const bf_fetch_opts *o, bf_fetch_summary *out)
     out->n_ranks = size;
     out->elapsed_s = tm[0];
     out->peak_rss_mb = tm[1];
+    out->cpu_s = cpu;
     out->sym = calloc((size_t)n, sizeof *out->sym);
     out->error = r.err;
     r.err = NULL;

@@ -78,6 +78,7 @@ typedef struct bf_fetch_summary {
     int64_t bars, gaps, fetched, requests, from_cache;
     double elapsed_s;           /* wall time of the slowest rank */
     double peak_rss_mb;         /* largest peak resident set over ranks */
+    double cpu_s;               /* user + system CPU seconds of the run, summed over ranks */
 } bf_fetch_summary;
 
 bf_status bf_fetch_run(const bf_fetch_opts *o, bf_fetch_summary *out);

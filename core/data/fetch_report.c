@@ -4,7 +4,7 @@
  *   interval, interval_s, start, end (RFC 3339, end exclusive), extended_hours,
  *   providers [..], cache_dir, refresh, ranks, symbols, failed, bars, gaps,
  *   fetched_bars, requests, from_cache, elapsed_s, fetched_bars_per_s,
- *   peak_rss_mib_max_rank,
+ *   peak_rss_mib_max_rank, cpu_s (user + system, summed over ranks),
  *   by_provider {name: {symbols, bars, gaps, from_cache}},
  *   failed_symbols [{symbol, error}],
  *   per_symbol [{symbol, provider (null when failed), source ("cache",
@@ -129,6 +129,7 @@ bf_status bf_fetch_write_json(const bf_fetch_opts *o, const bf_fetch_summary *s,
     cJSON_AddNumberToObject(root, "fetched_bars_per_s",
                             s->elapsed_s > 0 ? (double)s->fetched / s->elapsed_s : 0.0);
     cJSON_AddNumberToObject(root, "peak_rss_mib_max_rank", s->peak_rss_mb);
+    cJSON_AddNumberToObject(root, "cpu_s", s->cpu_s);
     cJSON *bp = cJSON_AddObjectToObject(root, "by_provider");
     for (int p = 0; p < o->n_providers; p++) {
         int ns = 0, nc = 0;

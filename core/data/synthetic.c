@@ -15,6 +15,7 @@
 #include "core/data/provider.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,29 @@ static void daily_free(daily *d)
 
 static int64_t origin_day(void) { return bf_days_from_civil(2000, 1, 3); }
 
+/* The trading days from the origin to the end of the calendar, computed once
+ * per process: every symbol's daily recursion walks them. */
+#define MAX_TDAYS 8200 /* 2000-2030 hold about 7,800 */
+static struct {
+    int n;
+    int64_t day[MAX_TDAYS];
+    double frac[MAX_TDAYS]; /* regular-session length / 6.5 h */
+} g_td;
+static pthread_once_t g_td_once = PTHREAD_ONCE_INIT;
+
+static void td_build(void)
+{
+    bf_session s;
+    /* a month past the calendar's last year, so its last day has a next one */
+    int64_t end = bf_days_from_civil(BF_CAL_YEAR_MAX + 1, 2, 1);
+    for (int64_t day = origin_day(); day < end && g_td.n < MAX_TDAYS; day++)
+        if (bf_cal_session(day, &s)) {
+            g_td.day[g_td.n] = day;
+            g_td.frac[g_td.n] = (double)(s.close - s.open) / REG_SECONDS;
+            g_td.n++;
+        }
+}
+
 /* Trading days from the origin through last_day (and one beyond it, for the
  * gap after last_day); the level is anchored at the first session of 2025. */
 static bf_status daily_build(const sym_model *m, int64_t last_day, daily *d)
@@ -109,12 +133,11 @@ static bf_status daily_build(const sym_model *m, int64_t last_day, daily *d)
         daily_free(d);
         return BF_FAIL(BF_ENOMEM, "out of memory for %lld days of synthetic levels", (long long)cap);
     }
-    bf_session s;
+    pthread_once(&g_td_once, td_build);
     double *n3 = d->G; /* holds the gap's normal until the next trading day is known */
     int64_t jref = 0;
-    for (int64_t day = origin_day(); d->n < cap; day++) {
-        if (!bf_cal_session(day, &s))
-            continue;
+    for (int t = 0; t < g_td.n && d->n < cap; t++) {
+        int64_t day = g_td.day[t];
         int64_t j = d->n++;
         d->day[j] = day;
         if (day == ref)
@@ -127,7 +150,7 @@ static bf_status daily_build(const sym_model *m, int64_t last_day, daily *d)
         d->x[j] = j == 0 ? VOL_SX * z1
                          : VOL_PHI * d->x[j - 1] + sqrt(1.0 - VOL_PHI * VOL_PHI) * VOL_SX * z1;
         double v = m->vd * m->vd * exp(2.0 * d->x[j] - 2.0 * VOL_SX * VOL_SX);
-        d->vreg[j] = (1.0 - m->f_on) * v * (double)(s.close - s.open) / REG_SECONDS;
+        d->vreg[j] = (1.0 - m->f_on) * v * g_td.frac[t];
         d->R[j] = sqrt(d->vreg[j]) * z2;
         n3[j] = z3;
         d->von[j] = m->f_on * v; /* scaled by the calendar gap below */

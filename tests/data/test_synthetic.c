@@ -134,6 +134,14 @@ int main(void)
     subrange(&pe, 900, "2024-06-03", "2024-08-01", "2024-07-03", "2024-07-09", "15m extended");
     subrange(&pe, 1800, "2024-06-03", "2024-08-01", "2024-07-01", "2024-07-02", "30m extended");
 
+    /* the first and last days of the calendar */
+    gen(&p, "EDGE", 900, "2030-12-30", "2031-01-01", &b);
+    T_CHECK(b.n > 40 && b.ts[b.n - 1] >= day("2030-12-31"), "last calendar days: %lld bars", (long long)b.n);
+    bf_bars_free(&b);
+    gen(&p, "EDGE", 900, "2000-01-01", "2000-01-05", &b);
+    T_CHECK(b.n > 40 && b.ts[0] < day("2000-01-04"), "first calendar days: %lld bars", (long long)b.n);
+    bf_bars_free(&b);
+
     /* different seed, symbol or strength: different bars */
     bf_synth_params p2 = p;
     p2.seed = 43;
