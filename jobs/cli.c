@@ -428,7 +428,7 @@ void bf_cli_help(FILE *f, const char *cmd, const char *summary, const bf_opt *op
         else
             snprintf(left, sizeof left, "--%s%s%s", o->name, *h ? " " : "", h);
         fprintf(f, "  %-32s %s", left, o->help);
-        if (o->def && o->type != BF_OPT_SECRET)
+        if (o->def && o->type != BF_OPT_SECRET && !(o->type == BF_OPT_FLAG && !strcmp(o->def, "0")))
             fprintf(f, " [default: %s]", *o->def ? o->def : "\"\"");
         if (o->env)
             fprintf(f, " [env: %s]", o->env);
