@@ -21,6 +21,91 @@
 #define DROP_TOKENS 1000u
 #define DROP_LAYER 2000u
 
+/* The last Transformer layer for the last token of each window only: the
+ * head reads nothing else, and under the causal mask the other tokens' keys
+ * and values are all the last query needs from them. LN1 and the k/v
+ * projection run over all NT tokens; q, attention, proj, LN2, the MLP and
+ * both dropouts over B rows (the masks those rows would draw in the full
+ * buffer). Its activations are compact (B rows); x2 is im->last. */
+static void last_layer_forward(struct bf_model_impl *im, const bf_layer_view *w, int l, int B,
+                               float pt, uint64_t seed, uint32_t salt, uint64_t step)
+{
+    const bf_dims *d = &im->d;
+    const int T = d->T, D = d->D, NT = B * T;
+    bf_layer_acts *a = &im->lay[l];
+    const float *xl = im->xs[l];
+    float *kv = a->qkv, *q = a->qkv + (size_t)NT * 2 * D;
+    bf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, xl, w->ln1_w, w->ln1_b, NT, D);
+    bf_linear_forward(kv, a->ln1, w->qkv_w + (size_t)D * D, w->qkv_b + D, NT, D, 2 * D);
+    for (int b = 0; b < B; b++)
+        memcpy(im->lnq + (size_t)b * D, a->ln1 + ((size_t)b * T + T - 1) * D,
+               (size_t)D * sizeof(float));
+    bf_linear_forward(q, im->lnq, w->qkv_w, w->qkv_b, B, D, D);
+    bf_attention_last_forward(a->ao, a->att, q, kv, B, T, D, d->NH);
+    bf_linear_forward(a->pr, a->ao, w->proj_w, w->proj_b, B, D, D);
+    bf_dropout_rows_forward(im->gA, a->mask_a, a->pr, B, D, T - 1, T, pt, seed, salt, step,
+                            DROP_LAYER + 2u * (uint32_t)l);
+    for (int b = 0; b < B; b++) {
+        const float *xr = xl + ((size_t)b * T + T - 1) * D, *dr = im->gA + (size_t)b * D;
+        float *o = a->x1 + (size_t)b * D;
+        for (int j = 0; j < D; j++)
+            o[j] = xr[j] + dr[j];
+    }
+    bf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x1, w->ln2_w, w->ln2_b, B, D);
+    bf_linear_forward(a->f1, a->ln2, w->fc1_w, w->fc1_b, B, D, d->F);
+    bf_gelu_forward(a->fg, a->f1, (size_t)B * d->F);
+    bf_linear_forward(a->f2, a->fg, w->fc2_w, w->fc2_b, B, d->F, D);
+    bf_dropout_rows_forward(im->gA, a->mask_f, a->f2, B, D, T - 1, T, pt, seed, salt, step,
+                            DROP_LAYER + 2u * (uint32_t)l + 1u);
+    bf_add_forward(im->last, a->x1, im->gA, (size_t)B * D);
+}
+
+/* Backward of last_layer_forward: dx2 (B,D) in (overwritten), d(stream
+ * into the layer) (NT,D) out in im->gX. */
+static void last_layer_backward(struct bf_model_impl *im, const bf_layer_view *w,
+                                const bf_layer_view *gw, int l, int B, float pt, float *dx2)
+{
+    const bf_dims *d = &im->d;
+    const int T = d->T, D = d->D, NT = B * T;
+    bf_layer_acts *a = &im->lay[l];
+    const float *kv = a->qkv, *q = a->qkv + (size_t)NT * 2 * D;
+    bf_dropout_backward(im->gA, dx2, a->mask_f, (size_t)B * D, pt);
+    bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, B, d->F, D, 0,
+                          im->gW);
+    bf_gelu_backward(im->gA, im->gB, a->f1, (size_t)B * d->F);
+    bf_linear_backward_ws(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, B, D, d->F, 0,
+                          im->gW);
+    bf_layernorm_backward(im->gA, gw->ln2_w, gw->ln2_b, im->gB, a->x1, w->ln2_w, a->ln2_mean,
+                          a->ln2_rstd, B, D);
+    float *dx1 = dx2;
+    bf_add_inplace(dx1, im->gA, (size_t)B * D);
+    bf_dropout_backward(im->gA, dx1, a->mask_a, (size_t)B * D, pt);
+    bf_linear_backward_ws(im->gB, gw->proj_w, gw->proj_b, im->gA, a->ao, w->proj_w, B, D, D, 0,
+                          im->gW);
+    float *dq = im->gA;
+    bf_attention_last_backward(dq, im->gQKV, im->gB, q, kv, a->att, B, T, D, d->NH, im->gAtt);
+    /* d(ln1) over all tokens from k and v, plus the last tokens' part from q */
+    bf_linear_backward_ws(im->gB, gw->qkv_w + (size_t)D * D, gw->qkv_b + D, im->gQKV, a->ln1,
+                          w->qkv_w + (size_t)D * D, NT, D, 2 * D, 0, im->gW);
+    memset(gw->qkv_b + D, 0, (size_t)D * sizeof(float));
+    float *dlnq = im->gX; /* scratch until LN1's backward writes gX */
+    bf_linear_backward_ws(dlnq, gw->qkv_w, gw->qkv_b, dq, im->lnq, w->qkv_w, B, D, D, 0, im->gW);
+    for (int b = 0; b < B; b++) {
+        float *o = im->gB + ((size_t)b * T + T - 1) * D;
+        const float *g = dlnq + (size_t)b * D;
+        for (int j = 0; j < D; j++)
+            o[j] += g[j];
+    }
+    bf_layernorm_backward(im->gX, gw->ln1_w, gw->ln1_b, im->gB, im->xs[l], w->ln1_w, a->ln1_mean,
+                          a->ln1_rstd, NT, D);
+    for (int b = 0; b < B; b++) {
+        float *o = im->gX + ((size_t)b * T + T - 1) * D;
+        const float *g = dx1 + (size_t)b * D;
+        for (int j = 0; j < D; j++)
+            o[j] += g[j];
+    }
+}
+
 bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, const float *y,
                            int B, int train, uint64_t step, float *loss_out)
 {
@@ -91,8 +176,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     bf_dropout_forward(im->xs[0], im->tok_mask, im->tok, (size_t)NT * D, pt, seed, salt, step,
                        DROP_TOKENS);
 
-    /* 4. causal Transformer, pre-norm */
-    for (int l = 0; l < d->NL; l++) {
+    /* 4. causal Transformer, pre-norm; the last layer only for the last token */
+    for (int l = 0; l < d->NL - 1; l++) {
         bf_layer_acts *a = &im->lay[l];
         const bf_layer_view *w = &p->layer[l];
         const float *xl = im->xs[l];
@@ -113,10 +198,14 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     }
 
     /* 5. last token -> ln_f -> head */
-    const float *xe = im->xs[d->NL];
-    for (int b = 0; b < B; b++)
-        memcpy(im->last + (size_t)b * D, xe + ((size_t)b * d->T + d->T - 1) * D,
-               (size_t)D * sizeof(float));
+    if (d->NL > 0) {
+        last_layer_forward(im, &p->layer[d->NL - 1], d->NL - 1, B, pt, seed, salt, step);
+    } else {
+        const float *xe = im->xs[0];
+        for (int b = 0; b < B; b++)
+            memcpy(im->last + (size_t)b * D, xe + ((size_t)b * d->T + d->T - 1) * D,
+                   (size_t)D * sizeof(float));
+    }
     bf_layernorm_forward(im->lnf, im->lnf_mean, im->lnf_rstd, im->last, p->lnf_w, p->lnf_b, B, D);
     bf_linear_forward(m->pred, im->lnf, p->head_w, p->head_b, B, D, 1);
 
@@ -155,13 +244,18 @@ bf_status bf_model_backward(bf_model *m)
     bf_linear_backward_ws(dlnf, g->head_w, g->head_b, im->dpred, im->lnf, p->head_w, B, D, 1, 0, im->gW);
     bf_layernorm_backward(dlast, g->lnf_w, g->lnf_b, dlnf, im->last, p->lnf_w, im->lnf_mean,
                           im->lnf_rstd, B, D);
-    memset(im->gX, 0, (size_t)NT * D * sizeof(float));
-    for (int b = 0; b < B; b++)
-        memcpy(im->gX + ((size_t)b * d->T + d->T - 1) * D, dlast + (size_t)b * D,
-               (size_t)D * sizeof(float));
+    if (d->NL > 0) {
+        last_layer_backward(im, &p->layer[d->NL - 1], &g->layer[d->NL - 1], d->NL - 1, B, pt,
+                            dlast);
+    } else {
+        memset(im->gX, 0, (size_t)NT * D * sizeof(float));
+        for (int b = 0; b < B; b++)
+            memcpy(im->gX + ((size_t)b * d->T + d->T - 1) * D, dlast + (size_t)b * D,
+                   (size_t)D * sizeof(float));
+    }
 
     /* 4. Transformer layers in reverse; gX is d(stream) */
-    for (int l = d->NL - 1; l >= 0; l--) {
+    for (int l = d->NL - 2; l >= 0; l--) {
         bf_layer_acts *a = &im->lay[l];
         const bf_layer_view *w = &p->layer[l];
         const bf_layer_view *gw = &g->layer[l];

@@ -62,6 +62,7 @@ struct bf_model_impl {
     float *xs[BF_NN_MAX_LAYERS + 1];                   /* (NT, D) residual stream */
     bf_layer_acts lay[BF_NN_MAX_LAYERS];
     float *last, *lnf, *lnf_mean, *lnf_rstd;           /* (B, D) */
+    float *lnq;                                        /* (B, D) last layer's LN1, last tokens */
     float *y;                                          /* targets of the last forward */
     int32_t *sym;                                      /* symbol ids of the last forward */
     /* backward scratch */

@@ -283,6 +283,7 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
         im->xs[l + 1] = y->x2;
     }
     im->last = takef(a, (size_t)Bm * D);
+    im->lnq = takef(a, (size_t)Bm * D);
     im->lnf = takef(a, (size_t)Bm * D);
     im->lnf_mean = takef(a, (size_t)Bm);
     im->lnf_rstd = takef(a, (size_t)Bm);

@@ -50,6 +50,12 @@ void bf_add_inplace(float *dst, const float *src, size_t n);
  * (mask untouched); out may alias in. */
 void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p,
                         uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer);
+/* The same masks for R rows of W elements taken out of a larger buffer:
+ * row r holds elements (row0 + r * row_step) * W + j of it. in, out and mask
+ * are compact (R,W); out may alias in. */
+void bf_dropout_rows_forward(float *out, uint8_t *mask, const float *in, int R, int W, int row0,
+                             int row_step, float p, uint64_t seed, uint32_t salt, uint64_t step,
+                             uint32_t layer);
 void bf_dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t n, float p);
 
 /* ---- convolutions and token plumbing (ops_conv.c) ---------------------------- */
@@ -101,6 +107,16 @@ void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T
 /* dqkv (B,T,3D) overwritten; scratch: B*NH*T floats. */
 void bf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                            int B, int T, int D, int NH, int causal, float *scratch);
+
+/* Attention of each window's last query only (what a model that pools the
+ * last token needs from its last layer; causal, so it sees all T keys):
+ * q (B,D), kv (B,T,2D) = [k | v], out (B,D), att (B,NH,T). */
+void bf_attention_last_forward(float *out, float *att, const float *q, const float *kv, int B,
+                               int T, int D, int NH);
+/* dq (B,D) and dkv (B,T,2D) overwritten; scratch: B*NH*T floats. */
+void bf_attention_last_backward(float *dq, float *dkv, const float *dout, const float *q,
+                                const float *kv, const float *att, int B, int T, int D, int NH,
+                                float *scratch);
 
 /* ---- losses (ops_elem.c): mean over B; dpred = d(loss)/d(pred) ------------------ */
 double bf_huber_forward(const float *pred, const float *y, int B, float delta);

@@ -104,3 +104,87 @@ void bf_attention_backward(float *dqkv, const float *dout, const float *qkv, con
         }
     }
 }
+
+void bf_attention_last_forward(float *out, float *att, const float *q, const float *kv, int B,
+                               int T, int D, int NH)
+{
+    const int dh = D / NH, D2 = 2 * D;
+    const float scale = 1.0f / sqrtf((float)dh);
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *base = kv + (size_t)b * T * D2;
+            const float *qh = q + (size_t)b * D + h * dh;
+            float *row = att + ((size_t)b * NH + h) * T;
+            float mx = -INFINITY;
+            for (int s = 0; s < T; s++) {
+                const float *k = base + (size_t)s * D2 + h * dh;
+                float dot = 0.0f;
+                for (int i = 0; i < dh; i++)
+                    dot += qh[i] * k[i];
+                dot *= scale;
+                row[s] = dot;
+                if (dot > mx)
+                    mx = dot;
+            }
+            float sum = 0.0f;
+            for (int s = 0; s < T; s++) {
+                row[s] = expf(row[s] - mx);
+                sum += row[s];
+            }
+            float inv = 1.0f / sum;
+            for (int s = 0; s < T; s++)
+                row[s] *= inv;
+            float *o = out + (size_t)b * D + h * dh;
+            memset(o, 0, (size_t)dh * sizeof(float));
+            for (int s = 0; s < T; s++) {
+                const float *v = base + (size_t)s * D2 + D + h * dh;
+                float p = row[s];
+                for (int i = 0; i < dh; i++)
+                    o[i] += p * v[i];
+            }
+        }
+    }
+}
+
+void bf_attention_last_backward(float *dq, float *dkv, const float *dout, const float *q,
+                                const float *kv, const float *att, int B, int T, int D, int NH,
+                                float *scratch)
+{
+    const int dh = D / NH, D2 = 2 * D;
+    const float scale = 1.0f / sqrtf((float)dh);
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *base = kv + (size_t)b * T * D2;
+            float *dbase = dkv + (size_t)b * T * D2;
+            const float *row = att + ((size_t)b * NH + h) * T;
+            const float *g = dout + (size_t)b * D + h * dh;
+            const float *qh = q + (size_t)b * D + h * dh;
+            float *dqh = dq + (size_t)b * D + h * dh;
+            float *datt = scratch + ((size_t)b * NH + h) * T;
+            float dot_sum = 0.0f;
+            for (int s = 0; s < T; s++) {
+                const float *v = base + (size_t)s * D2 + D + h * dh;
+                float *dv = dbase + (size_t)s * D2 + D + h * dh;
+                float da = 0.0f;
+                for (int i = 0; i < dh; i++) {
+                    da += g[i] * v[i];
+                    dv[i] = row[s] * g[i];
+                }
+                datt[s] = da;
+                dot_sum += row[s] * da;
+            }
+            memset(dqh, 0, (size_t)dh * sizeof(float));
+            for (int s = 0; s < T; s++) {
+                float dp = row[s] * (datt[s] - dot_sum) * scale;
+                const float *k = base + (size_t)s * D2 + h * dh;
+                float *dk = dbase + (size_t)s * D2 + h * dh;
+                for (int i = 0; i < dh; i++) {
+                    dqh[i] += dp * k[i];
+                    dk[i] = dp * qh[i];
+                }
+            }
+        }
+    }
+}

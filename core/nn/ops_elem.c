@@ -130,6 +130,35 @@ static inline void philox_inline(uint64_t key, uint32_t c0, uint32_t c1, uint32_
     out[3] = c3;
 }
 
+/* Elements e0 .. e0+n-1 of a layer's mask into out/mask/in[0 .. n): 16 bits
+ * per element, 8 elements per Philox call (group e / 8), keep iff
+ * u16 >= thresh. Serial: callers split the work. */
+static void dropout_range(float *out, uint8_t *mask, const float *in, size_t e0, size_t n,
+                          uint64_t key, uint32_t thresh, float scale, uint32_t salt, uint64_t step,
+                          uint32_t layer)
+{
+    size_t e = e0, end = e0 + n;
+    while (e < end) {
+        size_t g = e / 8, g1 = (g + 1) * 8 < end ? (g + 1) * 8 : end;
+        uint32_t r[4];
+        philox_inline(key, (uint32_t)g, layer, (uint32_t)step, salt, r);
+        for (; e < g1; e++) {
+            size_t j = e - g * 8, i = e - e0;
+            uint32_t u = (r[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu;
+            uint8_t keep = u >= thresh;
+            mask[i] = keep;
+            out[i] = keep ? in[i] * scale : 0.0f;
+        }
+    }
+}
+
+/* the stream is folded into the key as bf_rng_* do, so dropout never shares
+ * draws with initialization or shuffling */
+static uint64_t dropout_key(uint64_t seed)
+{
+    return seed ^ ((uint64_t)BF_RNG_STREAM_DROPOUT * 0x9E3779B97F4A7C15ull);
+}
+
 void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p,
                         uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer)
 {
@@ -139,24 +168,35 @@ void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, fl
         return;
     }
     const float scale = 1.0f / (1.0f - p);
-    /* the stream is folded into the key as bf_rng_* do, so dropout never
-     * shares draws with initialization or shuffling */
-    const uint64_t key = seed ^ ((uint64_t)BF_RNG_STREAM_DROPOUT * 0x9E3779B97F4A7C15ull);
-    /* 16 bits per element, 8 elements per Philox call: keep iff u16 >= p 2^16 */
+    const uint64_t key = dropout_key(seed);
     const uint32_t thresh = (uint32_t)((double)p * 65536.0);
-    size_t ngrp = (n + 7) / 8;
+    enum { CHUNK = 4096 }; /* a multiple of 8: chunks start on a Philox group */
+    size_t nchunk = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(static)
-    for (size_t g = 0; g < ngrp; g++) {
-        uint32_t r[4];
-        philox_inline(key, (uint32_t)g, layer, (uint32_t)step, salt, r);
-        size_t i0 = g * 8, i1 = i0 + 8 < n ? i0 + 8 : n;
-        for (size_t i = i0; i < i1; i++) {
-            size_t j = i - i0;
-            uint32_t u = (r[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu;
-            uint8_t keep = u >= thresh;
-            mask[i] = keep;
-            out[i] = keep ? in[i] * scale : 0.0f;
-        }
+    for (size_t c = 0; c < nchunk; c++) {
+        size_t e0 = c * CHUNK, len = e0 + CHUNK < n ? CHUNK : n - e0;
+        dropout_range(out + e0, mask + e0, in + e0, e0, len, key, thresh, scale, salt, step,
+                      layer);
+    }
+}
+
+void bf_dropout_rows_forward(float *out, uint8_t *mask, const float *in, int R, int W, int row0,
+                             int row_step, float p, uint64_t seed, uint32_t salt, uint64_t step,
+                             uint32_t layer)
+{
+    if (p <= 0.0f) {
+        if (out != in)
+            memcpy(out, in, (size_t)R * W * sizeof(float));
+        return;
+    }
+    const float scale = 1.0f / (1.0f - p);
+    const uint64_t key = dropout_key(seed);
+    const uint32_t thresh = (uint32_t)((double)p * 65536.0);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < R; r++) {
+        size_t o = (size_t)r * W, e0 = ((size_t)row0 + (size_t)r * row_step) * W;
+        dropout_range(out + o, mask + o, in + o, e0, (size_t)W, key, thresh, scale, salt, step,
+                      layer);
     }
 }
 
