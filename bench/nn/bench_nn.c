@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         sym[i] = i % cfg.n_symbols;
     }
     printf("bench_nn: %lld params, batch %d, %d threads\n", (long long)m.n_params, batch, threads);
-    double t_total = 0.0, c_total = 0.0;
+    double t_total = 0.0, c_total = 0.0, t_best = 1e30, c_best = 1e30;
     float loss = 0.0f;
     for (int s = 0; s < steps + 2; s++) {
         double t0 = bf_now(), c0 = cpu_now();
@@ -98,10 +98,13 @@ int main(int argc, char **argv)
         if (s >= 2) { /* two warm-up steps */
             t_total += dt;
             c_total += dc;
+            t_best = dt < t_best ? dt : t_best;
+            c_best = dc < c_best ? dc : c_best;
         }
     }
     double sps = steps * (double)batch / t_total;
-    printf("train: %d steps, %.1f ms/step, loss %.5g\n", steps, 1e3 * t_total / steps, loss);
+    printf("train: %d steps, %.1f ms/step (fastest %.1f ms, %.1f CPU-ms), loss %.5g\n", steps,
+           1e3 * t_total / steps, 1e3 * t_best, 1e3 * c_best, loss);
     printf("RESULT train_samples_per_s=%.1f threads=%d batch=%d\n", sps, threads, batch);
     printf("RESULT train_samples_per_cpu_s=%.1f (samples per CPU-second over all threads)\n",
            steps * (double)batch / c_total);
