@@ -14,6 +14,7 @@
 #define BF_DATASET_IO_H
 
 #include "core/feat/dataset_build.h"
+#include "core/feat/dataset_crc.h"
 
 #include <hdf5.h>
 #include <stddef.h>
@@ -90,18 +91,6 @@ bf_status bf_ds_publish_dir(const char *tmp, const char *parent, const char *bas
                             void *ctx, char *name, size_t name_n);
 /* Remove a directory tree we created (temp dirs after a failure). */
 void bf_ds_rmtree(const char *path);
-
-/* CRC-32 of a file's bytes, the same value as bf_file_crc32 (IEEE 802.3,
- * what zlib.crc32 computes) but slicing-by-8, several times faster: datasets
- * are checksummed at write time and verified at every open. */
-bf_status bf_ds_file_crc32(const char *path, uint32_t *crc);
-uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n);
-/* CRC-32 of A followed by B from crc(A), crc(B) and len(B). */
-uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b);
-/* Collective: every rank checksums a contiguous share of the file's bytes;
- * the shares are combined in order, so the value equals bf_ds_file_crc32.
- * Every rank gets the CRC and the size. */
-bf_status bf_ds_file_crc32_all(const char *path, uint32_t *crc, int64_t *bytes);
 
 /* 8 lowercase hex digits */
 void bf_ds_hex32(uint32_t v, char out[9]);
