@@ -197,7 +197,7 @@ int bf_job_demo(int argc, char **argv)
         {.name = "n-heads", .type = BF_OPT_POSINT, .def = "4", .help = "attention heads", .dst = &heads},
         {.name = "num-layers", .type = BF_OPT_POSINT, .def = "2", .help = "Transformer layers", .dst = &layers},
         {.name = "emb-dim", .type = BF_OPT_NONNEG, .def = "8", .help = "symbol embedding width", .dst = &emb},
-        {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads (0: BARFORGE_THREADS or all cores)", .dst = &workers},
+        {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads per rank (at most the cores online; 0 = BARFORGE_THREADS, else all cores)", .dst = &workers},
     };
     int nopts = (int)(sizeof opts / sizeof opts[0]);
     bf_job j;
@@ -211,6 +211,7 @@ int bf_job_demo(int argc, char **argv)
         return bf_job_usage_error(&j, "--signal-strength: expected a number in [0, %.3f), got '%g'",
                                   bf_synth_strength_max(BF_SYNTH_SIGNAL_HORIZON), strength);
     int rank0 = bf_mpi_rank() == 0;
+    bf_job_set_threads(workers);
     double t0 = bf_now(), t_fetch = 0, t_build = 0, t_train = 0, t_eval = 0;
     bf_status st = BF_OK;
     bf_universe u;

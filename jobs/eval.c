@@ -14,17 +14,16 @@
 int bf_job_eval(int argc, char **argv)
 {
     char *ckpt = NULL, *root = NULL, *split = NULL, *out = NULL, *pred = NULL;
-    int batch = 512, workers = 4, allow = 0, threads = 0;
+    int batch = 512, workers = 4, allow = 0;
     bf_opt opts[] = {
         {.name = "checkpoint", .type = BF_OPT_STR, .help = "checkpoint file (e.g. artifacts/runs/<ts>/checkpoints/best.h5)", .dst = &ckpt},
         {.name = "datasets-root", .type = BF_OPT_STR, .def = "artifacts/datasets", .help = "dataset version folder, or a root whose master/ is used", .dst = &root},
         {.name = "split", .type = BF_OPT_CHOICE, .def = "test", .choices = "test,val,train", .help = "split to evaluate (every window)", .dst = &split},
         {.name = "batch-size", .type = BF_OPT_POSINT, .def = "512", .help = "windows per forward pass", .dst = &batch},
-        {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "4", .help = "accepted for the seed's command line", .dst = &workers},
+        {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads per rank (at most the cores online; 0 = BARFORGE_THREADS, else all cores)", .dst = &workers},
         {.name = "out", .type = BF_OPT_STR, .help = "metrics JSON path (default <run>/eval_<ckpt>_<split>.json)", .dst = &out},
         {.name = "predictions", .type = BF_OPT_STR, .help = "per-row predictions, .csv or .h5 (default <run>/predictions_<ckpt>_<split>.csv; 'none' = skip)", .dst = &pred},
         {.name = "allow-mismatch", .type = BF_OPT_FLAG, .def = "0", .help = "evaluate on a dataset whose checksum differs from the checkpoint's", .dst = &allow},
-        {.name = "threads", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads per rank (0 = BARFORGE_THREADS or all cores)", .dst = &threads},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     bf_job j;
@@ -35,7 +34,7 @@ int bf_job_eval(int argc, char **argv)
     if (!ckpt || !*ckpt)
         return bf_job_usage_error(&j, "--checkpoint is required (e.g. "
                                   "artifacts/runs/<ts>/checkpoints/best.h5)");
-    bf_nn_set_threads(threads);
+    bf_job_set_threads(workers);
     bf_eval_opts o;
     bf_eval_opts_defaults(&o);
     o.checkpoint = ckpt;

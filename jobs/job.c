@@ -2,10 +2,12 @@
 #include "jobs/job.h"
 
 #include "core/base/log.h"
+#include "core/nn/model.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int start(bf_job *j, const char *cmd, const char *summary, bf_opt *opts, int nopts,
                  int argc, char **argv, int with_mpi)
@@ -49,11 +51,16 @@ int bf_job_start_nompi(bf_job *j, const char *cmd, const char *summary, bf_opt *
 
 int bf_job_finish(bf_job *j, bf_status st)
 {
-    if (st != BF_OK)
+    if (st == BF_EPREEMPTED) {
+        /* every rank saw the signal and committed together: a clean stop */
+        if (!j->mpi_up || bf_mpi_rank() == 0)
+            fprintf(stderr, "barforge %s: stopped: %s\n", j->cmd, bf_last_error());
+    } else if (st != BF_OK) {
         fprintf(stderr, "barforge %s: error: %s\n", j->cmd, bf_last_error());
+    }
     if (j->mpi_up) {
         /* a failing rank must not leave the others waiting in a collective */
-        if (st != BF_OK && bf_mpi_size() > 1 && st != BF_EINVAL) {
+        if (st != BF_OK && bf_mpi_size() > 1 && st != BF_EINVAL && st != BF_EPREEMPTED) {
             fflush(stderr);
             MPI_Abort(MPI_COMM_WORLD, bf_exit_code(st));
         }
@@ -75,4 +82,13 @@ int bf_job_usage_error(bf_job *j, const char *fmt, ...)
         bf_mpi_finalize(&j->mpi);
     bf_cli_free(j->opts, j->nopts);
     return BF_EXIT_USAGE;
+}
+
+int bf_job_set_threads(int num_workers)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = num_workers;
+    if (n > 0 && cores > 0 && n > cores)
+        n = (int)cores;
+    return bf_nn_set_threads(n);
 }

@@ -39,6 +39,11 @@ int bf_job_finish(bf_job *j, bf_status st);
  * "barforge CMD: <msg>" and returns 2 after finalizing. */
 int bf_job_usage_error(bf_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* CPU threads of the engine from the seed's --num-workers: n > 0 uses n,
+ * at most the cores online; 0 leaves it to BARFORGE_THREADS, else all cores.
+ * Returns the count in force. */
+int bf_job_set_threads(int num_workers);
+
 /* Subcommands (one file each in jobs/). */
 int bf_job_fetch(int argc, char **argv);
 int bf_job_build(int argc, char **argv);

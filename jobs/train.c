@@ -21,7 +21,7 @@ int bf_job_train(int argc, char **argv)
     bf_train_opts_defaults(&o);
     char *datasets_root = NULL, *runs_dir = NULL, *run_dir = NULL, *resume = NULL, *sched = NULL;
     int stride = 1, batch = 128, epochs = 10, patience = 5, use_amp = 0, workers = 0, eval_bs = 0;
-    int keep = 3, tb = 0, allow = 0, no_test = 0, threads = 0;
+    int keep = 3, tb = 0, allow = 0, no_test = 0;
     double lr = 3e-4, wd = 0.01, clip = 1.0, ckpt_sec = 600;
     int64_t warmup = 0, eval_every = 0, log_every = 50, ckpt_steps = 0, seed = 42, max_steps = 0;
     /* typed scratch destinations, so the parser checks each value; the model
@@ -47,7 +47,7 @@ int bf_job_train(int argc, char **argv)
         {.name = "max-epochs", .type = BF_OPT_POSINT, .def = "10", .help = "epochs", .dst = &epochs},
         {.name = "patience", .type = BF_OPT_NONNEG, .def = "5", .help = "stop after this many evaluations without a better validation loss (0 = never)", .dst = &patience},
         {.name = "use-amp", .type = BF_OPT_FLAG, .def = "0", .help = "mixed precision on GPUs; ignored (reported) on CPU", .dst = &use_amp},
-        {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "accepted for the seed's command lines; windows are gathered by the training threads", .dst = &workers},
+        {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads per rank (at most the cores online; 0 = BARFORGE_THREADS, else all cores)", .dst = &workers},
         {.name = "cnn-hidden", .type = BF_OPT_POSINT, .def = "128", .help = "CNN stem channels", .dst = &mi[2]},
         {.name = "cnn-blocks", .type = BF_OPT_NONNEG, .def = "3", .help = "CNN stem blocks", .dst = &mi[3]},
         {.name = "cnn-kernels", .type = BF_OPT_INTLIST, .def = "5,5,3", .help = "kernel per block", .dst = &ml[4]},
@@ -79,7 +79,6 @@ int bf_job_train(int argc, char **argv)
         {.name = "max-steps", .type = BF_OPT_I64, .def = "0", .help = "stop after N optimizer steps in total (0 = no cap)", .dst = &max_steps},
         {.name = "allow-mismatch", .type = BF_OPT_FLAG, .def = "0", .help = "resume or test on a dataset with another checksum, or change dropout/loss flags on resume", .dst = &allow},
         {.name = "no-test", .type = BF_OPT_FLAG, .def = "0", .help = "skip the final test evaluation of best.h5", .dst = &no_test},
-        {.name = "threads", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads per rank (0 = BARFORGE_THREADS or all cores)", .dst = &threads},
     };
     const int nopts = (int)(sizeof opts / sizeof opts[0]);
     bf_job j;
@@ -130,19 +129,13 @@ int bf_job_train(int argc, char **argv)
     }
     if (st != BF_OK)
         return bf_job_finish(&j, st);
-    bf_nn_set_threads(threads);
+    bf_job_set_threads(workers);
     char *args = bf_cli_config_json(opts, nopts);
     o.args_json = args;
 
     bf_train_result res;
     st = bf_train_run(&o, &res);
     free(args);
-    if (st == BF_EPREEMPTED) {
-        if (bf_mpi_rank() == 0)
-            fprintf(stderr, "barforge train: %s\n", bf_last_error());
-        bf_job_finish(&j, BF_OK);
-        return BF_EXIT_PREEMPTED;
-    }
     if (st == BF_OK && bf_mpi_rank() == 0) {
         printf("run: %s\n", res.run_dir);
         printf("steps: %lld, epochs: %lld%s%s\n", (long long)res.steps, (long long)res.epochs_done,

@@ -571,9 +571,9 @@ static bf_status train_main(trainer *t)
                     bf_arch_name(t->m.cfg.arch), (long long)t->m.n_params, t->m.n_tensors);
     }
     bf_log0(BF_LOG_INFO, "run %s: %lld train windows (stride %d), %lld val windows, batch %d x %d "
-            "rank(s), %lld steps/epoch%s", t->rp.run_dir, (long long)t->wtr.n, o->stride,
-            (long long)t->wva.n, o->batch_size, t->size, (long long)t->steps_per_epoch,
-            o->num_workers > 0 ? "; --num-workers: windows are gathered in the training threads" : "");
+            "rank(s), %lld steps/epoch, %d thread(s) per rank", t->rp.run_dir, (long long)t->wtr.n,
+            o->stride, (long long)t->wva.n, o->batch_size, t->size, (long long)t->steps_per_epoch,
+            bf_nn_threads());
     if (resuming)
         bf_log0(BF_LOG_INFO, "resuming from %s: epoch %lld, step %lld, window %lld of the epoch",
                 t->rp.resume_from, (long long)t->s.epoch + 1, (long long)t->s.step,
