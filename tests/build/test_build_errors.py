@@ -2,7 +2,8 @@
 and a message that names the problem: symbols missing from the cache (named,
 with the missing range), too short a history, compression under MPI, a
 target horizon that is not a horizon, an unknown interval, a delta without a
-master. A failed build leaves nothing under --datasets-root."""
+master. A failed build leaves nothing under --datasets-root; a build killed
+before publishing leaves the previous version and `master` as they were."""
 import os
 import shutil
 import sys
@@ -42,6 +43,24 @@ def main():
     expect(r, ["no master dataset"], "delta without master")
     left = os.listdir(root) if os.path.isdir(root) else []
     check(not left, f"failed builds left {left} in the datasets root")
+
+    # a build killed just before publishing: the previous version and `master`
+    # are untouched, nothing new is published; the next build publishes -2
+    ok = base + ["--symbols", "AAPL,KO"]
+    r = barforge(ok)
+    check(r.returncode == 0, f"good build failed: {r.stderr}")
+    first = os.readlink(os.path.join(root, "master")) if r.returncode == 0 else ""
+    before = buildtest.tree(os.path.join(root, first)) if first else {}
+    r = barforge(ok, env={"BARFORGE_FAULT": "master_before_publish"})
+    check(r.returncode != 0, f"the faulted build did not die (rc {r.returncode})")
+    check(os.readlink(os.path.join(root, "master")) == first, "master moved after a crash")
+    check(buildtest.tree(os.path.join(root, first)) == before, "the first version changed")
+    versions = sorted(n for n in os.listdir(root) if n.startswith("v") and ".tmp-" not in n)
+    check(versions == [first], f"published after a crash: {versions}")
+    r = barforge(ok)
+    check(r.returncode == 0, f"build after the crash failed: {r.stderr}")
+    check(os.readlink(os.path.join(root, "master")) == first + "-2",
+          f"master -> {os.readlink(os.path.join(root, 'master'))}, expected {first}-2")
     if not buildtest.failures:
         shutil.rmtree(w, ignore_errors=True)
     done("test_build_errors")
