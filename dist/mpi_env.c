@@ -1,21 +1,12 @@
 /* mpi_env.c - see mpi_env.h. */
 #include "dist/mpi_env.h"
 
+#include "core/base/check.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 static int g_rank = 0, g_size = 1;
-
-#define BF_CHECK_MPI(call)                                                           \
-    do {                                                                             \
-        int bf_mpi_rc_ = (call);                                                     \
-        if (bf_mpi_rc_ != MPI_SUCCESS) {                                             \
-            char bf_mpi_msg_[MPI_MAX_ERROR_STRING];                                  \
-            int bf_mpi_len_ = 0;                                                     \
-            MPI_Error_string(bf_mpi_rc_, bf_mpi_msg_, &bf_mpi_len_);                 \
-            return BF_FAIL(BF_EMPI, "%s failed: %s", #call, bf_mpi_msg_);            \
-        }                                                                            \
-    } while (0)
 
 static bf_status launcher_error(const char *nt)
 {
