@@ -216,10 +216,7 @@ int bf_job_build(int argc, char **argv)
     o.spec.extended_hours = ext;
     o.target_horizon = target;
     o.seq_len = seq_len;
-    int hmax = 0;
-    for (int i = 0; i < horizons.n; i++)
-        hmax = horizons.v[i] > hmax ? horizons.v[i] : hmax;
-    o.max_horizon = max_h ? max_h : hmax;
+    o.max_horizon = max_h; /* 0: the largest horizon (the master's, for a delta) */
     o.purge_bars = purge;
     o.split.train_frac = train_frac;
     o.split.val_frac = val_frac;

@@ -15,7 +15,7 @@
 typedef struct bf_build_plan {
     char (*syms)[BF_SYMBOL_MAX]; /* sorted, unique; sym_id = index */
     int64_t S, lo, hi;           /* this rank owns sym_ids [lo, hi) */
-    int F, H, target_index, purge;
+    int F, H, target_index, purge, max_horizon;
 } bf_build_plan;
 
 /* What pass 1 keeps per symbol (a few dozen bytes, whatever its length). */

@@ -236,7 +236,7 @@ static cJSON *build_meta(const bf_build_opts *o, const bf_build_plan *p, const b
         cJSON_AddItemToArray(fn, cJSON_CreateString(nm));
     }
     cJSON_AddNumberToObject(r, "seq_len", o->seq_len);
-    cJSON_AddNumberToObject(r, "max_horizon", o->max_horizon);
+    cJSON_AddNumberToObject(r, "max_horizon", p->max_horizon);
     cJSON_AddNumberToObject(r, "purge_bars", p->purge);
     cJSON_AddBoolToObject(r, "labels_cross_overnight", o->spec.labels_cross_overnight);
     cJSON_AddBoolToObject(r, "extended_hours", o->spec.extended_hours);

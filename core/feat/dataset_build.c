@@ -78,10 +78,12 @@ bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p)
         return BF_FAIL(BF_EINVAL, "--target-horizon %d is not one of --horizons", o->target_horizon);
     if (o->seq_len < 1)
         return BF_FAIL(BF_EINVAL, "--seq-len %d: use a positive number of bars", o->seq_len);
-    if (o->max_horizon < hmax)
+    int mh = o->max_horizon > 0 ? o->max_horizon : hmax;
+    if (mh < hmax)
         return BF_FAIL(BF_EINVAL, "--max-horizon %d is smaller than the largest horizon %d: labels "
-                       "would leak across the purge", o->max_horizon, hmax);
-    int need = o->seq_len - 1 + o->max_horizon;
+                       "would leak across the purge", mh, hmax);
+    p->max_horizon = mh;
+    int need = o->seq_len - 1 + mh;
     p->purge = o->purge_bars > 0 ? o->purge_bars : need;
     if (p->purge < need)
         return BF_FAIL(BF_EINVAL, "--purge %d is below seq_len - 1 + max_horizon = %d", p->purge,

@@ -43,7 +43,8 @@ typedef struct bf_build_opts {
     int n_providers;
     bf_feat_spec spec;          /* intervals (base first), horizons, session options */
     int target_horizon;         /* one of spec.horizons */
-    int seq_len, max_horizon;   /* purge = seq_len - 1 + max_horizon unless purge_bars > 0 */
+    int seq_len, max_horizon;   /* purge = seq_len - 1 + max_horizon unless purge_bars > 0;
+                                   max_horizon 0 = the largest horizon */
     int purge_bars;
     bf_split_spec split;        /* fractions or explicit dates; purge_bars filled in here */
     bf_scaler_kind scaler;
