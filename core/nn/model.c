@@ -19,7 +19,7 @@
 #include "core/nn/ops.h"
 
 #define DROP_TOKENS 1000u
-#define DROP_LAYER 2000u
+#define DROP_LAYER  2000u
 
 /* The last Transformer layer for the last token of each window only: the
  * head reads nothing else, and under the causal mask the other tokens' keys
@@ -114,8 +114,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     const bf_dims *d = &im->d;
     const bf_param_view *p = &im->pv;
     if (B < 1 || B > m->max_batch)
-        return BF_FAIL(BF_EINVAL, "batch of %d windows is outside 1..%d (the model's max batch)",
-                       B, m->max_batch);
+        return BF_FAIL(BF_EINVAL, "batch of %d windows is outside 1..%d (the model's max batch)", B,
+                       m->max_batch);
     if (d->E > 0)
         for (int b = 0; b < B; b++)
             if (sym_id[b] < 0 || sym_id[b] >= cfg->n_symbols)
@@ -144,9 +144,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         bf_glu_forward(a->g, a->p, N, H);
         bf_groupnorm_forward(a->n, a->gn_mean, a->gn_rstd, a->g, w->gn_w, w->gn_b, B, d->L, H,
                              d->G);
-        bf_dropout_forward(im->gA, a->mask, a->n, (size_t)N * H, pc, seed, salt, step,
-                           1u + (uint32_t)i);
-        bf_add_forward(im->s[i + 1], im->s[i], im->gA, (size_t)N * H);
+        bf_dropout_add_forward(im->s[i + 1], a->mask, a->n, im->s[i], (size_t)N * H, pc, seed, salt,
+                               step, 1u + (uint32_t)i);
     }
     const float *s = im->s[d->NB];
 
@@ -185,16 +184,14 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         bf_linear_forward(a->qkv, a->ln1, w->qkv_w, w->qkv_b, NT, D, 3 * D);
         bf_attention_forward(a->ao, a->att, a->qkv, B, d->T, D, d->NH, 1);
         bf_linear_forward(a->pr, a->ao, w->proj_w, w->proj_b, NT, D, D);
-        bf_dropout_forward(im->gA, a->mask_a, a->pr, (size_t)NT * D, pt, seed, salt, step,
-                           DROP_LAYER + 2u * (uint32_t)l);
-        bf_add_forward(a->x1, xl, im->gA, (size_t)NT * D);
+        bf_dropout_add_forward(a->x1, a->mask_a, a->pr, xl, (size_t)NT * D, pt, seed, salt, step,
+                               DROP_LAYER + 2u * (uint32_t)l);
         bf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x1, w->ln2_w, w->ln2_b, NT, D);
         bf_linear_forward(a->f1, a->ln2, w->fc1_w, w->fc1_b, NT, D, d->F);
         bf_gelu_forward(a->fg, a->f1, (size_t)NT * d->F);
         bf_linear_forward(a->f2, a->fg, w->fc2_w, w->fc2_b, NT, d->F, D);
-        bf_dropout_forward(im->gA, a->mask_f, a->f2, (size_t)NT * D, pt, seed, salt, step,
-                           DROP_LAYER + 2u * (uint32_t)l + 1u);
-        bf_add_forward(a->x2, a->x1, im->gA, (size_t)NT * D);
+        bf_dropout_add_forward(a->x2, a->mask_f, a->f2, a->x1, (size_t)NT * D, pt, seed, salt, step,
+                               DROP_LAYER + 2u * (uint32_t)l + 1u);
     }
 
     /* 5. last token -> ln_f -> head */
@@ -217,8 +214,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         if (loss_out)
             *loss_out = m->loss;
         if (!isfinite(loss))
-            return BF_FAIL(BF_ENAN, "loss is %g at step %llu: lower --lr or check the inputs",
-                           loss, (unsigned long long)step);
+            return BF_FAIL(BF_ENAN, "loss is %g at step %llu: lower --lr or check the inputs", loss,
+                           (unsigned long long)step);
     }
     return BF_OK;
 }
@@ -241,7 +238,8 @@ bf_status bf_model_backward(bf_model *m)
     else
         bf_mse_backward(im->dpred, m->pred, im->y, B);
     float *dlnf = im->gHead, *dlast = im->gHead + (size_t)B * D;
-    bf_linear_backward_ws(dlnf, g->head_w, g->head_b, im->dpred, im->lnf, p->head_w, B, D, 1, 0, im->gW);
+    bf_linear_backward_ws(dlnf, g->head_w, g->head_b, im->dpred, im->lnf, p->head_w, B, D, 1, 0,
+                          im->gW);
     bf_layernorm_backward(dlast, g->lnf_w, g->lnf_b, dlnf, im->last, p->lnf_w, im->lnf_mean,
                           im->lnf_rstd, B, D);
     if (d->NL > 0) {
@@ -260,14 +258,17 @@ bf_status bf_model_backward(bf_model *m)
         const bf_layer_view *w = &p->layer[l];
         const bf_layer_view *gw = &g->layer[l];
         bf_dropout_backward(im->gA, im->gX, a->mask_f, (size_t)NT * D, pt);
-        bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0, im->gW);
+        bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0,
+                              im->gW);
         bf_gelu_backward(im->gA, im->gB, a->f1, (size_t)NT * d->F);
-        bf_linear_backward_ws(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, NT, D, d->F, 0, im->gW);
+        bf_linear_backward_ws(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, NT, D, d->F,
+                              0, im->gW);
         bf_layernorm_backward(im->gA, gw->ln2_w, gw->ln2_b, im->gB, a->x1, w->ln2_w, a->ln2_mean,
                               a->ln2_rstd, NT, D);
         bf_add_inplace(im->gX, im->gA, (size_t)NT * D);
         bf_dropout_backward(im->gA, im->gX, a->mask_a, (size_t)NT * D, pt);
-        bf_linear_backward_ws(im->gB, gw->proj_w, gw->proj_b, im->gA, a->ao, w->proj_w, NT, D, D, 0, im->gW);
+        bf_linear_backward_ws(im->gB, gw->proj_w, gw->proj_b, im->gA, a->ao, w->proj_w, NT, D, D, 0,
+                              im->gW);
         bf_attention_backward(im->gQKV, im->gB, a->qkv, a->att, B, d->T, D, d->NH, 1, im->gAtt);
         bf_linear_backward_ws(im->gA, gw->qkv_w, gw->qkv_b, im->gQKV, a->ln1, w->qkv_w, NT, D,
                               3 * D, 0, im->gW);
@@ -281,24 +282,25 @@ bf_status bf_model_backward(bf_model *m)
     bf_dropout_backward(im->gA, im->gX, im->tok_mask, (size_t)NT * D, pt);
     bf_pos_backward(g->pos, im->gA, B, d->T, D);
     bf_linear_backward_ws(im->gCols, g->patch_w, g->patch_b, im->gA, im->cols, p->patch_w, NT,
-                       d->P * H, D, 0, im->gW);
+                          d->P * H, D, 0, im->gW);
     bf_im2col_backward(im->gS, im->gCols, B, d->L, H, d->P, d->S, d->T);
 
     /* 2. mixer: the residual passes gS through; add the branch */
     const float *s = im->s[d->NB];
     if (cfg->channel_mixer == BF_MIXER_MLP) {
-        bf_linear_backward_ws(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N, H,
-                           H, 0, im->gW);
+        bf_linear_backward_ws(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N,
+                              H, H, 0, im->gW);
         bf_gelu_backward(im->gB, im->gA, im->mx_u, (size_t)N * H);
-        bf_linear_backward_ws(im->gS, g->mx_fc1_w, g->mx_fc1_b, im->gB, s, p->mx_fc1_w, N, H, H, 1, im->gW);
+        bf_linear_backward_ws(im->gS, g->mx_fc1_w, g->mx_fc1_b, im->gB, s, p->mx_fc1_w, N, H, H, 1,
+                              im->gW);
     } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
         const int NC = B * H, L = d->L;
         bf_transpose(im->gA, im->gS, B, L, H, 0);
         bf_linear_backward_ws(im->gB, g->mx_proj_w, g->mx_proj_b, im->gA, im->mx_ao, p->mx_proj_w,
-                           NC, L, L, 0, im->gW);
+                              NC, L, L, 0, im->gW);
         bf_attention_backward(im->gQKV, im->gB, im->mx_qkv, im->mx_att, B, H, L, 1, 0, im->gAtt);
-        bf_linear_backward_ws(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w, NC,
-                           L, 3 * L, 0, im->gW);
+        bf_linear_backward_ws(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w,
+                              NC, L, 3 * L, 0, im->gW);
         memset(g->mx_qkv_b + L, 0, (size_t)L * sizeof(float));
         bf_layernorm_backward(im->gB, g->mx_ln_w, g->mx_ln_b, im->gA, im->mx_t, p->mx_ln_w,
                               im->mx_ln_mean, im->mx_ln_rstd, NC, L);
@@ -314,12 +316,13 @@ bf_status bf_model_backward(bf_model *m)
         bf_groupnorm_backward(im->gB, gw->gn_w, gw->gn_b, im->gA, a->g, w->gn_w, a->gn_mean,
                               a->gn_rstd, B, d->L, H, d->G, im->gNorm);
         bf_glu_backward(im->gA, im->gB, a->p, N, H);
-        bf_linear_backward_ws(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0, im->gW);
+        bf_linear_backward_ws(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0,
+                              im->gW);
         bf_dwconv_backward(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
                            cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1);
     }
     bf_linear_backward_ws(d->E > 0 ? im->gA : NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N,
-                       d->Ci, H, 0, im->gW);
+                          d->Ci, H, 0, im->gW);
     if (d->E > 0)
         bf_tile_backward(g->emb, im->gA, im->sym, B, d->C, d->L, d->E);
     return BF_OK;

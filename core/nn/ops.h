@@ -50,6 +50,11 @@ void bf_add_inplace(float *dst, const float *src, size_t n);
  * (mask untouched); out may alias in. */
 void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, float p,
                         uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer);
+/* out = res + dropout(in), one pass (res NULL: plain dropout); out may
+ * alias in or res. With p == 0, out = res + in. */
+void bf_dropout_add_forward(float *out, uint8_t *mask, const float *in, const float *res,
+                            size_t n, float p, uint64_t seed, uint32_t salt, uint64_t step,
+                            uint32_t layer);
 /* The same masks for R rows of W elements taken out of a larger buffer:
  * row r holds elements (row0 + r * row_step) * W + j of it. in, out and mask
  * are compact (R,W); out may alias in. */

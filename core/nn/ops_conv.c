@@ -7,102 +7,59 @@
  */
 #include "core/nn/ops.h"
 
+#include <assert.h>
 #include <string.h>
+
+#include "core/nn/kern.h"
 
 #define BF_DW_MAX_K 32
 
 void bf_dwconv_forward(float *out, const float *in, const float *w, const float *b, int B, int L,
                        int H, int K, int d)
 {
-#pragma omp parallel for schedule(static) collapse(2)
-    for (int bb = 0; bb < B; bb++) {
-        for (int t = 0; t < L; t++) {
-            float *o = out + ((size_t)bb * L + t) * H;
-            for (int c = 0; c < H; c++)
-                o[c] = b ? b[c] : 0.0f;
-            for (int k = 0; k < K; k++) {
-                int s = t - (K - 1 - k) * d;
-                if (s < 0)
-                    continue;
-                const float *x = in + ((size_t)bb * L + s) * H;
-                for (int c = 0; c < H; c++)
-                    o[c] += w[(size_t)c * K + k] * x[c];
-            }
-        }
-    }
+    const bf_kern *kn = bf_kern_get();
+    assert(K >= 1 && K <= BF_DW_MAX_K);
+#pragma omp parallel for schedule(static)
+    for (int bb = 0; bb < B; bb++)
+        kn->dwconv_fwd(out + (size_t)bb * L * H, in + (size_t)bb * L * H, w, b, L, H, K, d);
 }
 
 void bf_dwconv_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, int B, int L, int H, int K, int d, int accum)
 {
+    const bf_kern *kn = bf_kern_get();
+    assert(K >= 1 && K <= BF_DW_MAX_K);
     if (din) {
-#pragma omp parallel for schedule(static) collapse(2)
-        for (int bb = 0; bb < B; bb++) {
-            for (int s = 0; s < L; s++) {
-                float *o = din + ((size_t)bb * L + s) * H;
-                if (!accum)
-                    memset(o, 0, (size_t)H * sizeof(float));
-                for (int k = 0; k < K; k++) {
-                    int t = s + (K - 1 - k) * d;
-                    if (t >= L)
-                        continue;
-                    const float *g = dout + ((size_t)bb * L + t) * H;
-                    for (int c = 0; c < H; c++)
-                        o[c] += w[(size_t)c * K + k] * g[c];
-                }
-            }
-        }
+#pragma omp parallel for schedule(static)
+        for (int bb = 0; bb < B; bb++)
+            kn->dwconv_bwd_in(din + (size_t)bb * L * H, dout + (size_t)bb * L * H, w, L, H, K, d,
+                              accum);
     }
     if (!dw && !db)
         return;
-    /* per channel block: float sums over one window (L rows), added in order
-     * into double accumulators */
-    enum { CB = 32 };
+    /* per block of 16 channels: float sums over one window (L rows), added
+     * window by window in order into double accumulators */
+    enum { CB = 16 };
     int nblk = (H + CB - 1) / CB;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int c0 = blk * CB, nc = c0 + CB < H ? CB : H - c0;
-        double aw[BF_DW_MAX_K][CB], ab[CB];
+        double aw[BF_DW_MAX_K * CB], ab[CB];
         memset(aw, 0, sizeof aw);
         memset(ab, 0, sizeof ab);
-        for (int bb = 0; bb < B; bb++) {
-            float pw[BF_DW_MAX_K][CB], pb[CB];
-            memset(pw, 0, sizeof pw);
-            memset(pb, 0, sizeof pb);
-            for (int t = 0; t < L; t++) {
-                const float *g = dout + ((size_t)bb * L + t) * H + c0;
-#pragma omp simd
-                for (int c = 0; c < nc; c++)
-                    pb[c] += g[c];
-                for (int k = 0; k < K; k++) {
-                    int s = t - (K - 1 - k) * d;
-                    if (s < 0)
-                        continue;
-                    const float *x = in + ((size_t)bb * L + s) * H + c0;
-                    float *pk = pw[k];
-#pragma omp simd
-                    for (int c = 0; c < nc; c++)
-                        pk[c] += g[c] * x[c];
-                }
-            }
-            for (int c = 0; c < nc; c++) {
-                ab[c] += pb[c];
-                for (int k = 0; k < K; k++)
-                    aw[k][c] += pw[k][c];
-            }
-        }
+        kn->dwconv_bwd_w(aw, ab, dout, in, B, L, H, c0, nc, K, d);
         for (int c = 0; c < nc; c++) {
             if (db)
                 db[c0 + c] += (float)ab[c];
             if (dw)
                 for (int k = 0; k < K; k++)
-                    dw[(size_t)(c0 + c) * K + k] += (float)aw[k][c];
+                    dw[(size_t)(c0 + c) * K + k] += (float)aw[k * CB + c];
         }
     }
 }
 
-void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B,
-                     int C, int L, int E)
+void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B, int C,
+                     int L, int E)
 {
     const int W = C + E;
 #pragma omp parallel for schedule(static)

@@ -37,8 +37,8 @@ static void gemm_rows(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, i
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < tm; t++) {
         int m0 = t * BF_GEMM_ROWS, mm = M - m0 < BF_GEMM_ROWS ? M - m0 : BF_GEMM_ROWS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, mm, N, K, 1.0f, A + (size_t)m0 * lda, lda,
-                    B, ldb, beta, C + (size_t)m0 * ldc, ldc);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, mm, N, K, 1.0f, A + (size_t)m0 * lda, lda, B,
+                    ldb, beta, C + (size_t)m0 * ldc, ldc);
     }
 }
 
@@ -101,8 +101,8 @@ void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, 
     if (din && !split)
         gemm_rows(CblasNoTrans, N, In, O, dout, O, w, In, bin, din, In);
     if (dw && !split)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, N, 1.0f, dout, O, in, In,
-                    1.0f, dw, In);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, N, 1.0f, dout, O, in, In, 1.0f,
+                    dw, In);
     if (split) {
 #pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < tin + tw; t++) {

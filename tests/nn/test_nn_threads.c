@@ -109,10 +109,11 @@ static void test_threads(bf_arch arch, bf_mixer mix, int max_threads)
                 if (first < 0)
                     first = i;
             }
-        T_CHECK(ndiff == 0, "%s/%s: 1 vs %d threads: %lld of %lld params differ, first #%lld "
-                "(%.9g vs %.9g)", bf_arch_name(arch), bf_mixer_name(mix), t, (long long)ndiff,
-                (long long)n, (long long)first, first >= 0 ? p1[first] : 0.0,
-                first >= 0 ? pt[first] : 0.0);
+        T_CHECK(ndiff == 0,
+                "%s/%s: 1 vs %d threads: %lld of %lld params differ, first #%lld "
+                "(%.9g vs %.9g)",
+                bf_arch_name(arch), bf_mixer_name(mix), t, (long long)ndiff, (long long)n,
+                (long long)first, first >= 0 ? p1[first] : 0.0, first >= 0 ? pt[first] : 0.0);
         free(pt);
     }
     printf("threads %s/%s: %lld params compared at 1..%d threads\n", bf_arch_name(arch),
@@ -137,8 +138,7 @@ static void test_batch_vs_single(bf_arch arch, bf_mixer mix)
     }
     bf_model_zero_grad(&m);
     bf_model_zero_grad(&s);
-    T_CHECK(bf_model_forward(&m, b.x, b.sym, b.y, NB, 1, 0, NULL) == BF_OK, "%s",
-            bf_last_error());
+    T_CHECK(bf_model_forward(&m, b.x, b.sym, b.y, NB, 1, 0, NULL) == BF_OK, "%s", bf_last_error());
     T_CHECK(bf_model_backward(&m) == BF_OK, "%s", bf_last_error());
     /* single windows: backward accumulates, so s.grads ends as the sum */
     size_t win = (size_t)c.n_features * c.seq_len;
@@ -178,13 +178,17 @@ static void test_batch_vs_single(bf_arch arch, bf_mixer mix)
         }
         if (nbad) {
             bad_tensors++;
-            fprintf(stderr, "  %s: %lld of %lld entries differ, first #%lld batch %.9g vs "
-                    "mean of singles %.9g (max %.3g)\n", ti->name, (long long)nbad,
-                    (long long)ti->numel, (long long)first, gb[first], gs[first] / NB, scale);
+            fprintf(stderr,
+                    "  %s: %lld of %lld entries differ, first #%lld batch %.9g vs "
+                    "mean of singles %.9g (max %.3g)\n",
+                    ti->name, (long long)nbad, (long long)ti->numel, (long long)first, gb[first],
+                    gs[first] / NB, scale);
         }
     }
-    T_CHECK(bad_tensors == 0, "%s/%s: %d gradient tensors of batch %d differ from the mean of "
-            "single-window gradients", bf_arch_name(arch), bf_mixer_name(mix), bad_tensors, NB);
+    T_CHECK(bad_tensors == 0,
+            "%s/%s: %d gradient tensors of batch %d differ from the mean of "
+            "single-window gradients",
+            bf_arch_name(arch), bf_mixer_name(mix), bad_tensors, NB);
     printf("batch vs single %s/%s: worst |diff| / max|tensor| %.3g\n", bf_arch_name(arch),
            bf_mixer_name(mix), worst);
     bf_model_free(&m);

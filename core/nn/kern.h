@@ -1,0 +1,52 @@
+/* kern.h - the engine's elementwise kernels, compiled once per x86 vector
+ * instruction set (kern_avx512.c, kern_avx2.c, kern_sse2.c include
+ * kern_body.h under a target pragma) and picked at run time by what the CPU
+ * supports, so one binary runs on any x86-64 and uses AVX-512 where present.
+ *
+ * Each kernel is serial over the range it is given: the ops (ops_*.c) split
+ * the work among OpenMP threads and call the kernel per chunk. All variants
+ * compute the same bits (vec16.h), which test_nn_isa checks.
+ */
+#ifndef BF_NN_KERN_H
+#define BF_NN_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bf_kern {
+    const char *name; /* "avx512", "avx2", "sse2" (or "generic" off x86) */
+    /* GELU (exact, erf form) over n elements */
+    void (*gelu_fwd)(float *out, const float *in, size_t n);
+    void (*gelu_bwd)(float *din, const float *dout, const float *in, size_t n);
+    /* GLU over R rows: in (R,2H) = [a | g], out (R,H) */
+    void (*glu_fwd)(float *out, const float *in, int R, int H);
+    void (*glu_bwd)(float *din, const float *dout, const float *in, int R, int H);
+    /* Depthwise causal dilated conv of one window, channel-last (ops.h):
+     * out/in (L,H), w (H,K), b (H) or NULL. */
+    void (*dwconv_fwd)(float *out, const float *in, const float *w, const float *b, int L, int H,
+                       int K, int d);
+    /* din (L,H) = (accum ? din : 0) + the transposed conv of dout (L,H) */
+    void (*dwconv_bwd_in)(float *din, const float *dout, const float *w, int L, int H, int K, int d,
+                          int accum);
+    /* channels c0 .. c0+nc-1 (nc <= 16) over B windows: aw[k*16 + j] and
+     * ab[j] += per-window float sums over t, window by window in order */
+    void (*dwconv_bwd_w)(double *aw, double *ab, const float *dout, const float *in, int B, int L,
+                         int H, int c0, int nc, int K, int d);
+    /* Dropout on elements e0 .. e0+n-1 of a layer's mask (ops_elem.c has the
+     * draw), written to out/mask/in[0 .. n); res: out = res + dropped (res
+     * may be NULL, out may alias in or res). */
+    void (*dropout)(float *out, uint8_t *mask, const float *in, const float *res, size_t e0,
+                    size_t n, uint64_t key, uint32_t thresh, float scale, uint32_t layer,
+                    uint32_t step, uint32_t salt);
+} bf_kern;
+
+/* The kernels in use: the widest the CPU supports unless bf_kern_select
+ * chose others. */
+const bf_kern *bf_kern_get(void);
+/* Use the named variant ("avx512", "avx2", "sse2", "generic"), or the best
+ * one for NULL. Returns 0, or -1 when the CPU lacks it (nothing changes).
+ * For tests and benchmarks; call outside parallel regions. The environment
+ * variable BARFORGE_NN_ISA names a variant for the first bf_kern_get. */
+int bf_kern_select(const char *name);
+
+#endif

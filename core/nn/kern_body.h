@@ -1,0 +1,317 @@
+/* kern_body.h - the bodies of the kernels declared in kern.h, included once
+ * per instruction set by kern_<isa>.c after a target pragma, with
+ * BF_KERN_TABLE naming the table to define. No include guard on purpose.
+ *
+ * 16-lane vectors (vec16.h) with the tails run through the same vector code
+ * on zero-padded copies, so every element is computed by the same lane
+ * arithmetic whatever the length or instruction set.
+ */
+#include "core/nn/kern.h"
+#include "core/nn/vec16.h"
+
+#define BF_INV_SQRT2   0.70710678118654752f
+#define BF_INV_SQRT2PI 0.39894228040143268f
+
+static inline bf_vf gelu_v(bf_vf x)
+{
+    return 0.5f * x * (1.0f + bf_verf(x * BF_INV_SQRT2));
+}
+
+static void gelu_fwd(float *out, const float *in, size_t n)
+{
+    size_t i = 0;
+    for (; i + BF_VW <= n; i += BF_VW)
+        bf_vstore(out + i, gelu_v(bf_vload(in + i)));
+    if (i < n)
+        bf_vstore_part(out + i, gelu_v(bf_vload_part(in + i, (int)(n - i))), (int)(n - i));
+}
+
+static inline bf_vf gelu_grad_v(bf_vf x, bf_vf g)
+{
+    bf_vf cdf = 0.5f * (1.0f + bf_verf(x * BF_INV_SQRT2));
+    bf_vf pdf = BF_INV_SQRT2PI * bf_vexp(-0.5f * x * x);
+    return g * (cdf + x * pdf);
+}
+
+static void gelu_bwd(float *din, const float *dout, const float *in, size_t n)
+{
+    size_t i = 0;
+    for (; i + BF_VW <= n; i += BF_VW)
+        bf_vstore(din + i, gelu_grad_v(bf_vload(in + i), bf_vload(dout + i)));
+    if (i < n) {
+        int r = (int)(n - i);
+        bf_vstore_part(din + i, gelu_grad_v(bf_vload_part(in + i, r), bf_vload_part(dout + i, r)),
+                       r);
+    }
+}
+
+static inline bf_vf sigmoid_v(bf_vf g)
+{
+    return 1.0f / (1.0f + bf_vexp(-g));
+}
+
+static void glu_fwd(float *out, const float *in, int R, int H)
+{
+    for (int n = 0; n < R; n++) {
+        const float *a = in + (size_t)n * 2 * H, *g = a + H;
+        float *o = out + (size_t)n * H;
+        int c = 0;
+        for (; c + BF_VW <= H; c += BF_VW)
+            bf_vstore(o + c, bf_vload(a + c) * sigmoid_v(bf_vload(g + c)));
+        if (c < H) {
+            int r = H - c;
+            bf_vstore_part(o + c, bf_vload_part(a + c, r) * sigmoid_v(bf_vload_part(g + c, r)), r);
+        }
+    }
+}
+
+static void glu_bwd(float *din, const float *dout, const float *in, int R, int H)
+{
+    for (int n = 0; n < R; n++) {
+        const float *a = in + (size_t)n * 2 * H, *g = a + H;
+        const float *d = dout + (size_t)n * H;
+        float *da = din + (size_t)n * 2 * H, *dg = da + H;
+        for (int c = 0; c < H; c += BF_VW) {
+            int r = H - c < BF_VW ? H - c : BF_VW;
+            bf_vf s, dv, av;
+            if (r == BF_VW) {
+                s = sigmoid_v(bf_vload(g + c));
+                dv = bf_vload(d + c);
+                av = bf_vload(a + c);
+                bf_vstore(da + c, dv * s);
+                bf_vstore(dg + c, dv * av * s * (1.0f - s));
+            } else {
+                s = sigmoid_v(bf_vload_part(g + c, r));
+                dv = bf_vload_part(d + c, r);
+                av = bf_vload_part(a + c, r);
+                bf_vstore_part(da + c, dv * s, r);
+                bf_vstore_part(dg + c, dv * av * s * (1.0f - s), r);
+            }
+        }
+    }
+}
+
+/* ---- depthwise causal dilated conv ---------------------------------------- */
+
+/* The sums run in the order of the scalar definition (bias, then taps k =
+ * 0 .. K-1 that fall inside the window), lane by lane over channels. */
+static void dwconv_fwd(float *out, const float *in, const float *w, const float *b, int L, int H,
+                       int K, int d)
+{
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int nc = H - c0 < BF_VW ? H - c0 : BF_VW;
+        bf_vf wk[32], bias = bf_vset(0.0f);
+        for (int k = 0; k < K; k++) {
+            float t[BF_VW] = {0};
+            for (int j = 0; j < nc; j++)
+                t[j] = w[(size_t)(c0 + j) * K + k];
+            wk[k] = bf_vload(t);
+        }
+        if (b)
+            bias = nc == BF_VW ? bf_vload(b + c0) : bf_vload_part(b + c0, nc);
+        for (int t = 0; t < L; t++) {
+            bf_vf o = bias;
+            for (int k = 0; k < K; k++) {
+                int s = t - (K - 1 - k) * d;
+                if (s < 0)
+                    continue;
+                const float *x = in + (size_t)s * H + c0;
+                o += wk[k] * (nc == BF_VW ? bf_vload(x) : bf_vload_part(x, nc));
+            }
+            if (nc == BF_VW)
+                bf_vstore(out + (size_t)t * H + c0, o);
+            else
+                bf_vstore_part(out + (size_t)t * H + c0, o, nc);
+        }
+    }
+}
+
+static void dwconv_bwd_in(float *din, const float *dout, const float *w, int L, int H, int K, int d,
+                          int accum)
+{
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int nc = H - c0 < BF_VW ? H - c0 : BF_VW;
+        bf_vf wk[32];
+        for (int k = 0; k < K; k++) {
+            float t[BF_VW] = {0};
+            for (int j = 0; j < nc; j++)
+                t[j] = w[(size_t)(c0 + j) * K + k];
+            wk[k] = bf_vload(t);
+        }
+        for (int s = 0; s < L; s++) {
+            float *o = din + (size_t)s * H + c0;
+            bf_vf acc = bf_vset(0.0f);
+            if (accum)
+                acc = nc == BF_VW ? bf_vload(o) : bf_vload_part(o, nc);
+            for (int k = 0; k < K; k++) {
+                int t = s + (K - 1 - k) * d;
+                if (t >= L)
+                    continue;
+                const float *g = dout + (size_t)t * H + c0;
+                acc += wk[k] * (nc == BF_VW ? bf_vload(g) : bf_vload_part(g, nc));
+            }
+            if (nc == BF_VW)
+                bf_vstore(o, acc);
+            else
+                bf_vstore_part(o, acc, nc);
+        }
+    }
+}
+
+static void dwconv_bwd_w(double *aw, double *ab, const float *dout, const float *in, int B, int L,
+                         int H, int c0, int nc, int K, int d)
+{
+    for (int bb = 0; bb < B; bb++) {
+        bf_vf pw[32], pb = bf_vset(0.0f);
+        for (int k = 0; k < K; k++)
+            pw[k] = bf_vset(0.0f);
+        const float *gw = dout + (size_t)bb * L * H + c0, *xw = in + (size_t)bb * L * H + c0;
+        for (int t = 0; t < L; t++) {
+            bf_vf g =
+                nc == BF_VW ? bf_vload(gw + (size_t)t * H) : bf_vload_part(gw + (size_t)t * H, nc);
+            pb += g;
+            for (int k = 0; k < K; k++) {
+                int s = t - (K - 1 - k) * d;
+                if (s < 0)
+                    continue;
+                const float *x = xw + (size_t)s * H;
+                pw[k] += g * (nc == BF_VW ? bf_vload(x) : bf_vload_part(x, nc));
+            }
+        }
+        float t[BF_VW];
+        bf_vstore(t, pb);
+        for (int j = 0; j < nc; j++)
+            ab[j] += t[j];
+        for (int k = 0; k < K; k++) {
+            bf_vstore(t, pw[k]);
+            for (int j = 0; j < nc; j++)
+                aw[k * BF_VW + j] += t[j];
+        }
+    }
+}
+
+/* ---- dropout ---------------------------------------------------------------- */
+
+/* Philox4x32-10 exactly as core/base/rng.c, scalar and 16 counters at once */
+static inline void philox1(uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
+                           uint32_t out[4])
+{
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+        uint32_t y0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, y2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = y0;
+        c2 = y2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
+typedef uint64_t bf_vdu __attribute__((vector_size(128)));
+
+static inline bf_vu mulhi_v(bf_vu a, uint32_t b)
+{
+    bf_vdu w = __builtin_convertvector(a, bf_vdu) * (uint64_t)b;
+    return __builtin_convertvector(w >> 32, bf_vu);
+}
+
+/* r[w][i] = word w of Philox at counter (c0[i], c1, c2, c3) */
+static inline void philox16(uint64_t key, bf_vu c0, uint32_t c1s, uint32_t c2s, uint32_t c3s,
+                            bf_vu r[4])
+{
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    bf_vu c1 = (bf_vu){0} + c1s, c2 = (bf_vu){0} + c2s, c3 = (bf_vu){0} + c3s;
+    for (int k = 0; k < 10; k++) {
+        bf_vu h0 = mulhi_v(c0, 0xD2511F53u), h1 = mulhi_v(c2, 0xCD9E8D57u);
+        bf_vu l0 = c0 * 0xD2511F53u, l1 = c2 * 0xCD9E8D57u;
+        bf_vu y0 = h1 ^ c1 ^ k0, y2 = h0 ^ c3 ^ k1;
+        c1 = l1;
+        c3 = l0;
+        c0 = y0;
+        c2 = y2;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    r[0] = c0;
+    r[1] = c1;
+    r[2] = c2;
+    r[3] = c3;
+}
+
+typedef uint16_t bf_vhu __attribute__((vector_size(32)));
+typedef int8_t bf_vqi __attribute__((vector_size(16)));
+
+/* Elements e .. g1-1 of Philox group g (scalar) */
+static inline void dropout_group(float *out, uint8_t *mask, const float *in, const float *res,
+                                 size_t e0, size_t e, size_t g1, uint64_t key, uint32_t thresh,
+                                 float scale, uint32_t layer, uint32_t step, uint32_t salt)
+{
+    size_t g = e / 8;
+    uint32_t r[4];
+    philox1(key, (uint32_t)g, layer, step, salt, r);
+    for (; e < g1; e++) {
+        size_t j = e - g * 8, i = e - e0;
+        uint32_t u = (r[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu;
+        uint8_t keep = u >= thresh;
+        float v = keep ? in[i] * scale : 0.0f;
+        mask[i] = keep;
+        out[i] = res ? res[i] + v : v;
+    }
+}
+
+static void dropout(float *out, uint8_t *mask, const float *in, const float *res, size_t e0,
+                    size_t n, uint64_t key, uint32_t thresh, float scale, uint32_t layer,
+                    uint32_t step, uint32_t salt)
+{
+    const bf_vu lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const bf_vf zero = bf_vset(0.0f);
+    size_t e = e0, end = e0 + n;
+    while (e < end) {
+        if (e % 128 != 0 || end - e < 128 || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) {
+            size_t g1 = (e / 8 + 1) * 8 < end ? (e / 8 + 1) * 8 : end;
+            dropout_group(out, mask, in, res, e0, e, g1, key, thresh, scale, layer, step, salt);
+            e = g1;
+            continue;
+        }
+        /* 16 groups (128 elements) at once. Group i's words 0..3 hold
+         * elements 8i .. 8i+7 as 16-bit halves, low half first: laid out
+         * group by group, the words are the elements' draws in order. */
+        bf_vu r[4];
+        philox16(key, lane + (uint32_t)(e / 8), layer, step, salt, r);
+        uint32_t words[4 * BF_VW];
+        for (int i = 0; i < BF_VW; i++)
+            for (int w = 0; w < 4; w++)
+                words[4 * i + w] = r[w][i];
+        for (int q = 0; q < 8; q++) {
+            bf_vhu h;
+            memcpy(&h, (const uint16_t *)words + 16 * q, sizeof h);
+            bf_vi keep = (bf_vi)(__builtin_convertvector(h, bf_vu) >= thresh);
+            size_t i = e - e0 + 16 * (size_t)q;
+            bf_vf v = bf_vsel(keep, bf_vload(in + i) * scale, zero);
+            if (res)
+                v = bf_vload(res + i) + v;
+            bf_vstore(out + i, v);
+            bf_vqi m = __builtin_convertvector(keep & 1, bf_vqi);
+            memcpy(mask + i, &m, sizeof m);
+        }
+        e += 128;
+    }
+}
+
+const bf_kern BF_KERN_TABLE = {
+    .name = BF_KERN_NAME,
+    .gelu_fwd = gelu_fwd,
+    .gelu_bwd = gelu_bwd,
+    .glu_fwd = glu_fwd,
+    .glu_bwd = glu_bwd,
+    .dwconv_fwd = dwconv_fwd,
+    .dwconv_bwd_in = dwconv_bwd_in,
+    .dwconv_bwd_w = dwconv_bwd_w,
+    .dropout = dropout,
+};
