@@ -38,6 +38,11 @@ typedef struct bf_kern {
     void (*dropout)(float *out, uint8_t *mask, const float *in, const float *res, size_t e0,
                     size_t n, uint64_t key, uint32_t thresh, float scale, uint32_t layer,
                     uint32_t step, uint32_t salt);
+    /* din = mask ? dout * scale : 0 over n elements */
+    void (*dropout_bwd)(float *din, const float *dout, const uint8_t *mask, size_t n, float scale);
+    /* columns c0 .. c0+nc-1 (nc <= 64) of src (N,W): acc[j] += float sums
+     * over runs of 32 rows, run by run in order */
+    void (*colsum)(double *acc, const float *src, int N, int W, int c0, int nc);
 } bf_kern;
 
 /* The kernels in use: the widest the CPU supports unless bf_kern_select

@@ -304,6 +304,46 @@ static void dropout(float *out, uint8_t *mask, const float *in, const float *res
     }
 }
 
+static void dropout_bwd(float *din, const float *dout, const uint8_t *mask, size_t n, float scale)
+{
+    const bf_vf zero = bf_vset(0.0f);
+    size_t i = 0;
+    for (; i + BF_VW <= n; i += BF_VW) {
+        bf_vqi m;
+        memcpy(&m, mask + i, sizeof m);
+        bf_vi keep = __builtin_convertvector(m, bf_vi) != 0;
+        bf_vstore(din + i, bf_vsel(keep, bf_vload(dout + i) * scale, zero));
+    }
+    for (; i < n; i++)
+        din[i] = mask[i] ? dout[i] * scale : 0.0f;
+}
+
+/* ---- column sums ------------------------------------------------------------ */
+
+static void colsum(double *acc, const float *src, int N, int W, int c0, int nc)
+{
+    enum { RB = 32 };
+    const bf_vf zero = bf_vset(0.0f);
+    for (int n0 = 0; n0 < N; n0 += RB) {
+        int n1 = n0 + RB < N ? n0 + RB : N;
+        bf_vf p[4] = {zero, zero, zero, zero};
+        for (int n = n0; n < n1; n++) {
+            const float *row = src + (size_t)n * W + c0;
+            for (int v = 0; v * BF_VW < nc; v++) {
+                int r = nc - v * BF_VW;
+                p[v] += r >= BF_VW ? bf_vload(row + v * BF_VW) : bf_vload_part(row + v * BF_VW, r);
+            }
+        }
+        for (int v = 0; v * BF_VW < nc; v++) {
+            float t[BF_VW];
+            bf_vstore(t, p[v]);
+            int r = nc - v * BF_VW < BF_VW ? nc - v * BF_VW : BF_VW;
+            for (int j = 0; j < r; j++)
+                acc[v * BF_VW + j] += t[j];
+        }
+    }
+}
+
 const bf_kern BF_KERN_TABLE = {
     .name = BF_KERN_NAME,
     .gelu_fwd = gelu_fwd,
@@ -314,4 +354,6 @@ const bf_kern BF_KERN_TABLE = {
     .dwconv_bwd_in = dwconv_bwd_in,
     .dwconv_bwd_w = dwconv_bwd_w,
     .dropout = dropout,
+    .dropout_bwd = dropout_bwd,
+    .colsum = colsum,
 };

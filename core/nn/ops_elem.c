@@ -142,10 +142,14 @@ void bf_dropout_backward(float *din, const float *dout, const uint8_t *mask, siz
             memcpy(din, dout, n * sizeof(float));
         return;
     }
+    const bf_kern *k = bf_kern_get();
     const float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++)
-        din[i] = mask[i] ? dout[i] * scale : 0.0f;
+    size_t nblk = (n + BF_ELEM_BLOCK - 1) / BF_ELEM_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (size_t blk = 0; blk < nblk; blk++) {
+        size_t i = blk * BF_ELEM_BLOCK, len = i + BF_ELEM_BLOCK < n ? BF_ELEM_BLOCK : n - i;
+        k->dropout_bwd(din + i, dout + i, mask + i, len, scale);
+    }
 }
 
 double bf_huber_forward(const float *pred, const float *y, int B, float delta)

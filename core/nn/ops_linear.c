@@ -15,6 +15,8 @@
 #include <omp.h>
 #include <string.h>
 
+#include "core/nn/kern.h"
+
 /* Rows per GEMM tile. A constant, so a tile's bounds depend on the shapes
  * only, never on the thread count: each element is computed by the same
  * single-threaded sgemm call at any thread count (OpenBLAS picks kernels by
@@ -57,26 +59,16 @@ void bf_linear_forward(float *out, const float *in, const float *w, const float 
 
 void bf_colsum_add(float *dst, const float *src, int N, int W)
 {
-    /* per column block: float sums over runs of RB rows (vectorized across
+    /* per column block: float sums over runs of 32 rows (vectorized across
      * columns), each run added in order into a double accumulator */
-    enum { CB = 64, RB = 32 };
+    enum { CB = 64 };
+    const bf_kern *k = bf_kern_get();
     int nblk = (W + CB - 1) / CB;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int c0 = blk * CB, nc = c0 + CB < W ? CB : W - c0;
         double acc[CB] = {0};
-        for (int n0 = 0; n0 < N; n0 += RB) {
-            int n1 = n0 + RB < N ? n0 + RB : N;
-            float part[CB] = {0};
-            for (int n = n0; n < n1; n++) {
-                const float *row = src + (size_t)n * W + c0;
-#pragma omp simd
-                for (int c = 0; c < nc; c++)
-                    part[c] += row[c];
-            }
-            for (int c = 0; c < nc; c++)
-                acc[c] += part[c];
-        }
+        k->colsum(acc, src, N, W, c0, nc);
         for (int c = 0; c < nc; c++)
             dst[c0 + c] += (float)acc[c];
     }
