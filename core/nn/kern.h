@@ -43,6 +43,25 @@ typedef struct bf_kern {
     /* columns c0 .. c0+nc-1 (nc <= 64) of src (N,W): acc[j] += float sums
      * over runs of 32 rows, run by run in order */
     void (*colsum)(double *acc, const float *src, int N, int W, int c0, int nc);
+    /* GroupNorm of one window (L,H), G groups of H/G channels (G <= 64):
+     * writes out, mean[G], rstd[G] */
+    void (*gn_fwd)(float *out, float *mean, float *rstd, const float *in, const float *w,
+                   const float *b, int L, int H, int G);
+    /* its backward for one window: din (L,H); sw/sb (H) = this window's gain
+     * and bias gradients (overwritten) */
+    void (*gn_bwd)(float *din, float *sw, float *sb, const float *dout, const float *in,
+                   const float *w, const float *mean, const float *rstd, int L, int H, int G);
+    /* LayerNorm of R rows of D: out, mean[R], rstd[R] */
+    void (*ln_fwd)(float *out, float *mean, float *rstd, const float *in, const float *w,
+                   const float *b, int R, int D);
+    /* din for R rows */
+    void (*ln_bwd_in)(float *din, const float *dout, const float *in, const float *w,
+                      const float *mean, const float *rstd, int R, int D);
+    /* columns c0 .. c0+nc-1 (nc <= 64) over N rows: aw[j] += sums of
+     * dout * xhat, ab[j] += sums of dout, float over runs of 32 rows, run by
+     * run in order */
+    void (*ln_bwd_w)(double *aw, double *ab, const float *dout, const float *in, const float *mean,
+                     const float *rstd, int N, int D, int c0, int nc);
 } bf_kern;
 
 /* The kernels in use: the widest the CPU supports unless bf_kern_select

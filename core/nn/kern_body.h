@@ -6,6 +6,8 @@
  * on zero-padded copies, so every element is computed by the same lane
  * arithmetic whatever the length or instruction set.
  */
+#include <math.h>
+
 #include "core/nn/kern.h"
 #include "core/nn/vec16.h"
 
@@ -344,6 +346,237 @@ static void colsum(double *acc, const float *src, int N, int W, int c0, int nc)
     }
 }
 
+/* ---- normalization ------------------------------------------------------------ */
+
+static inline bf_vf load_n(const float *p, int n)
+{
+    return n >= BF_VW ? bf_vload(p) : bf_vload_part(p, n);
+}
+
+static inline void store_n(float *p, bf_vf v, int n)
+{
+    if (n >= BF_VW)
+        bf_vstore(p, v);
+    else
+        bf_vstore_part(p, v, n);
+}
+
+/* lanes j < n of v added to acc[group of channel c0 + j] in channel order */
+static inline void add_groups(double *acc, bf_vf v, int c0, int n, int cg)
+{
+    float t[BF_VW];
+    bf_vstore(t, v);
+    for (int j = 0; j < n; j++)
+        acc[(c0 + j) / cg] += t[j];
+}
+
+/* a vector of per-group values for channels c0 .. c0+15 */
+static inline bf_vf group_vec(const float *val, int c0, int n, int cg)
+{
+    float t[BF_VW] = {0};
+    for (int j = 0; j < n; j++)
+        t[j] = val[(c0 + j) / cg];
+    return bf_vload(t);
+}
+
+/* Statistics: per-channel float sums over the window's L steps (lanes are
+ * channels), then channel by channel into the group's double. */
+static void gn_fwd(float *out, float *mean, float *rstd, const float *in, const float *w,
+                   const float *b, int L, int H, int G)
+{
+    const int cg = H / G;
+    const double cnt = (double)L * cg;
+    double s[64] = {0}, ss[64] = {0};
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int n = H - c0;
+        bf_vf acc = bf_vset(0.0f);
+        for (int t = 0; t < L; t++)
+            acc += load_n(in + (size_t)t * H + c0, n);
+        add_groups(s, acc, c0, n < BF_VW ? n : BF_VW, cg);
+    }
+    for (int g = 0; g < G; g++)
+        mean[g] = (float)(s[g] / cnt);
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int n = H - c0;
+        bf_vf m = group_vec(mean, c0, n < BF_VW ? n : BF_VW, cg), acc = bf_vset(0.0f);
+        for (int t = 0; t < L; t++) {
+            bf_vf dx = load_n(in + (size_t)t * H + c0, n) - m;
+            acc += dx * dx;
+        }
+        add_groups(ss, acc, c0, n < BF_VW ? n : BF_VW, cg);
+    }
+    for (int g = 0; g < G; g++)
+        rstd[g] = (float)(1.0 / sqrt(ss[g] / cnt + 1e-5));
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int n = H - c0, nn = n < BF_VW ? n : BF_VW;
+        bf_vf m = group_vec(mean, c0, nn, cg), r = group_vec(rstd, c0, nn, cg);
+        bf_vf wv = load_n(w + c0, n), bv = load_n(b + c0, n);
+        for (int t = 0; t < L; t++) {
+            bf_vf x = load_n(in + (size_t)t * H + c0, n);
+            store_n(out + (size_t)t * H + c0, (x - m) * r * wv + bv, n);
+        }
+    }
+}
+
+static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const float *in,
+                   const float *w, const float *mean, const float *rstd, int L, int H, int G)
+{
+    const int cg = H / G;
+    const double cnt = (double)L * cg;
+    double s1[64] = {0}, s2[64] = {0};
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int n = H - c0, nn = n < BF_VW ? n : BF_VW;
+        bf_vf m = group_vec(mean, c0, nn, cg), r = group_vec(rstd, c0, nn, cg);
+        bf_vf wv = load_n(w + c0, n), z = bf_vset(0.0f);
+        bf_vf p1 = z, p2 = z, aw = z, ab = z;
+        for (int t = 0; t < L; t++) {
+            bf_vf x = load_n(in + (size_t)t * H + c0, n), g = load_n(dout + (size_t)t * H + c0, n);
+            bf_vf xh = (x - m) * r, dn = g * wv;
+            p1 += dn;
+            p2 += dn * xh;
+            aw += g * xh;
+            ab += g;
+        }
+        add_groups(s1, p1, c0, nn, cg);
+        add_groups(s2, p2, c0, nn, cg);
+        store_n(sw + c0, aw, n);
+        store_n(sb + c0, ab, n);
+    }
+    float m1[64], m2[64];
+    for (int g = 0; g < G; g++) {
+        m1[g] = (float)(s1[g] / cnt);
+        m2[g] = (float)(s2[g] / cnt);
+    }
+    for (int c0 = 0; c0 < H; c0 += BF_VW) {
+        int n = H - c0, nn = n < BF_VW ? n : BF_VW;
+        bf_vf m = group_vec(mean, c0, nn, cg), r = group_vec(rstd, c0, nn, cg);
+        bf_vf a1 = group_vec(m1, c0, nn, cg), a2 = group_vec(m2, c0, nn, cg);
+        bf_vf wv = load_n(w + c0, n);
+        for (int t = 0; t < L; t++) {
+            bf_vf x = load_n(in + (size_t)t * H + c0, n), g = load_n(dout + (size_t)t * H + c0, n);
+            bf_vf xh = (x - m) * r;
+            store_n(din + (size_t)t * H + c0, (g * wv - a1 - xh * a2) * r, n);
+        }
+    }
+}
+
+/* Row sums: 16 float lanes over the row, the lanes added in order in double
+ * (the tail lanes of the last vector are zero). */
+static inline double row_sum(const float *x, int D)
+{
+    bf_vf acc = bf_vset(0.0f);
+    for (int i = 0; i < D; i += BF_VW)
+        acc += load_n(x + i, D - i);
+    float t[BF_VW];
+    bf_vstore(t, acc);
+    double s = 0.0;
+    for (int j = 0; j < BF_VW; j++)
+        s += t[j];
+    return s;
+}
+
+static inline double row_sumsq(const float *x, int D, float m)
+{
+    bf_vf acc = bf_vset(0.0f), mv = bf_vset(m);
+    for (int i = 0; i < D; i += BF_VW) {
+        bf_vf v = load_n(x + i, D - i) - mv;
+        if (D - i < BF_VW) {
+            float t[BF_VW];
+            bf_vstore(t, v);
+            memset(t + (D - i), 0, (size_t)(BF_VW - (D - i)) * sizeof(float));
+            v = bf_vload(t);
+        }
+        acc += v * v;
+    }
+    float t[BF_VW];
+    bf_vstore(t, acc);
+    double s = 0.0;
+    for (int j = 0; j < BF_VW; j++)
+        s += t[j];
+    return s;
+}
+
+static void ln_fwd(float *out, float *mean, float *rstd, const float *in, const float *w,
+                   const float *b, int R, int D)
+{
+    for (int n = 0; n < R; n++) {
+        const float *x = in + (size_t)n * D;
+        float m = (float)(row_sum(x, D) / D);
+        float r = (float)(1.0 / sqrt(row_sumsq(x, D, m) / D + 1e-5));
+        bf_vf mv = bf_vset(m), rv = bf_vset(r);
+        float *o = out + (size_t)n * D;
+        for (int i = 0; i < D; i += BF_VW)
+            store_n(o + i,
+                    (load_n(x + i, D - i) - mv) * rv * load_n(w + i, D - i) + load_n(b + i, D - i),
+                    D - i);
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+static void ln_bwd_in(float *din, const float *dout, const float *in, const float *w,
+                      const float *mean, const float *rstd, int R, int D)
+{
+    for (int n = 0; n < R; n++) {
+        const float *x = in + (size_t)n * D, *g = dout + (size_t)n * D;
+        bf_vf mv = bf_vset(mean[n]), rv = bf_vset(rstd[n]), z = bf_vset(0.0f);
+        bf_vf a1 = z, a2 = z;
+        for (int i = 0; i < D; i += BF_VW) {
+            int k = D - i;
+            /* zero-padded lanes contribute g = 0 */
+            bf_vf dn = load_n(g + i, k) * load_n(w + i, k);
+            a1 += dn;
+            a2 += dn * ((load_n(x + i, k) - mv) * rv);
+        }
+        float t1[BF_VW], t2[BF_VW];
+        bf_vstore(t1, a1);
+        bf_vstore(t2, a2);
+        double s1 = 0.0, s2 = 0.0;
+        for (int j = 0; j < BF_VW; j++) {
+            s1 += t1[j];
+            s2 += t2[j];
+        }
+        bf_vf m1 = bf_vset((float)(s1 / D)), m2 = bf_vset((float)(s2 / D));
+        float *o = din + (size_t)n * D;
+        for (int i = 0; i < D; i += BF_VW) {
+            int k = D - i;
+            bf_vf xh = (load_n(x + i, k) - mv) * rv;
+            store_n(o + i, (load_n(g + i, k) * load_n(w + i, k) - m1 - xh * m2) * rv, k);
+        }
+    }
+}
+
+static void ln_bwd_w(double *aw, double *ab, const float *dout, const float *in, const float *mean,
+                     const float *rstd, int N, int D, int c0, int nc)
+{
+    enum { RB = 32 };
+    const bf_vf zero = bf_vset(0.0f);
+    for (int n0 = 0; n0 < N; n0 += RB) {
+        int n1 = n0 + RB < N ? n0 + RB : N;
+        bf_vf pw[4] = {zero, zero, zero, zero}, pb[4] = {zero, zero, zero, zero};
+        for (int n = n0; n < n1; n++) {
+            const float *x = in + (size_t)n * D + c0, *g = dout + (size_t)n * D + c0;
+            bf_vf mv = bf_vset(mean[n]), rv = bf_vset(rstd[n]);
+            for (int v = 0; v * BF_VW < nc; v++) {
+                int k = nc - v * BF_VW;
+                bf_vf gv = load_n(g + v * BF_VW, k);
+                pw[v] += gv * ((load_n(x + v * BF_VW, k) - mv) * rv);
+                pb[v] += gv;
+            }
+        }
+        for (int v = 0; v * BF_VW < nc; v++) {
+            float tw[BF_VW], tb[BF_VW];
+            bf_vstore(tw, pw[v]);
+            bf_vstore(tb, pb[v]);
+            int k = nc - v * BF_VW < BF_VW ? nc - v * BF_VW : BF_VW;
+            for (int j = 0; j < k; j++) {
+                aw[v * BF_VW + j] += tw[j];
+                ab[v * BF_VW + j] += tb[j];
+            }
+        }
+    }
+}
+
 const bf_kern BF_KERN_TABLE = {
     .name = BF_KERN_NAME,
     .gelu_fwd = gelu_fwd,
@@ -356,4 +589,9 @@ const bf_kern BF_KERN_TABLE = {
     .dropout = dropout,
     .dropout_bwd = dropout_bwd,
     .colsum = colsum,
+    .gn_fwd = gn_fwd,
+    .gn_bwd = gn_bwd,
+    .ln_fwd = ln_fwd,
+    .ln_bwd_in = ln_bwd_in,
+    .ln_bwd_w = ln_bwd_w,
 };
