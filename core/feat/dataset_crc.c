@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,9 +32,8 @@ static void crc8_init(void)
             g_crc8[t][i] = (g_crc8[t - 1][i] >> 8) ^ g_crc8[0][g_crc8[t - 1][i] & 0xFF];
 }
 
-uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n)
+static uint32_t crc32_table(uint32_t crc, const void *data, size_t n)
 {
-    pthread_once(&g_crc8_once, crc8_init);
     const unsigned char *p = data;
     crc = ~crc;
     while (n >= 8) { /* 8 bytes per step through 8 tables (little-endian loads) */
@@ -54,6 +54,104 @@ uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n)
     while (n--)
         crc = g_crc8[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
     return ~crc;
+}
+
+/* ---- CRC-32 by carry-less multiplication (x86 PCLMULQDQ) ---------------------
+ * Folding: a 128-bit block B followed by D more bits of message is congruent
+ * (mod P) to B * x^D, which two carry-less products bring back to 128 bits
+ * and xor into the block D bits later. In the bit-reflected order of this CRC
+ * a 64-bit lane v stands for sum v_i x^(63-i), and the product of two lanes
+ * comes out multiplied by one extra x; so the lane of the first 8 bytes is
+ * multiplied by x^(D+63) mod P and the second by x^(D-1) mod P. The folded
+ * 16 bytes are congruent to everything before them, so the table finishes the
+ * CRC from them (no Barrett reduction). Constants are derived at start-up
+ * from the polynomial, not typed in. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define BF_CRC_CLMUL 1
+
+static uint64_t g_k512[2], g_k128[2];
+static int g_have_clmul;
+
+/* x^n mod P (P = 0x104C11DB7, normal bit order), as a reflected lane */
+static uint64_t xpow_lane(int n)
+{
+    uint64_t v = 1;
+    for (int i = 0; i < n; i++) {
+        v <<= 1;
+        if (v & 0x100000000ull)
+            v ^= 0x104C11DB7ull;
+    }
+    uint32_t r = 0;
+    for (int d = 0; d < 32; d++)
+        if (v >> d & 1)
+            r |= 1u << (31 - d);
+    return (uint64_t)r << 32; /* coefficient of x^d at bit 63 - d */
+}
+
+__attribute__((target("pclmul,sse4.1"))) static __m128i fold(__m128i a, __m128i k, __m128i next)
+{
+    __m128i lo = _mm_clmulepi64_si128(a, k, 0x00), hi = _mm_clmulepi64_si128(a, k, 0x11);
+    return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
+}
+
+/* raw CRC state s (not inverted) over n >= 64 bytes; returns the raw state */
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t s,
+                                                                      const unsigned char *p,
+                                                                      size_t n)
+{
+    __m128i x0 = _mm_loadu_si128((const __m128i *)p), x1 = _mm_loadu_si128((const __m128i *)(p + 16)),
+            x2 = _mm_loadu_si128((const __m128i *)(p + 32)), x3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128((int)s));
+    p += 64;
+    n -= 64;
+    const __m128i k4 = _mm_set_epi64x((long long)g_k512[1], (long long)g_k512[0]);
+    while (n >= 64) {
+        x0 = fold(x0, k4, _mm_loadu_si128((const __m128i *)p));
+        x1 = fold(x1, k4, _mm_loadu_si128((const __m128i *)(p + 16)));
+        x2 = fold(x2, k4, _mm_loadu_si128((const __m128i *)(p + 32)));
+        x3 = fold(x3, k4, _mm_loadu_si128((const __m128i *)(p + 48)));
+        p += 64;
+        n -= 64;
+    }
+    const __m128i k1 = _mm_set_epi64x((long long)g_k128[1], (long long)g_k128[0]);
+    x0 = fold(x0, k1, x1);
+    x0 = fold(x0, k1, x2);
+    x0 = fold(x0, k1, x3);
+    while (n >= 16) {
+        x0 = fold(x0, k1, _mm_loadu_si128((const __m128i *)p));
+        p += 16;
+        n -= 16;
+    }
+    unsigned char b[16];
+    _mm_storeu_si128((__m128i *)b, x0);
+    s = ~crc32_table(~0u, b, 16); /* raw CRC of the folded block from state 0 */
+    return ~crc32_table(~s, p, n);
+}
+#endif
+
+static void crc_init(void)
+{
+    crc8_init();
+#ifdef BF_CRC_CLMUL
+    g_k512[0] = xpow_lane(512 + 63);
+    g_k512[1] = xpow_lane(512 - 1);
+    g_k128[0] = xpow_lane(128 + 63);
+    g_k128[1] = xpow_lane(128 - 1);
+    __builtin_cpu_init();
+    g_have_clmul = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1") &&
+                   !getenv("BARFORGE_CRC_TABLE");
+#endif
+}
+
+uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n)
+{
+    pthread_once(&g_crc8_once, crc_init);
+#ifdef BF_CRC_CLMUL
+    if (g_have_clmul && n >= 256)
+        return ~crc32_clmul(~crc, data, n);
+#endif
+    return crc32_table(crc, data, n);
 }
 
 /* CRC-32 is linear over GF(2): appending n zero bits to a message maps its
@@ -103,11 +201,36 @@ uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b)
     return a ^ b;
 }
 
+/* A file this build just wrote is in the page cache: mapping it checksums
+ * those pages in place instead of copying them out with pread. The file is
+ * the build's own temporary (nobody truncates it), so the mapping is safe;
+ * when mmap fails, pread is the fallback. */
+static int crc_range_mmap(int fd, int64_t lo, int64_t hi, uint32_t *crc)
+{
+    if (hi <= lo) {
+        *crc = 0;
+        return 1;
+    }
+    long pg = sysconf(_SC_PAGESIZE);
+    int64_t a = lo - lo % (pg > 0 ? pg : 4096);
+    size_t len = (size_t)(hi - a);
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)a);
+    if (map == MAP_FAILED)
+        return 0;
+    *crc = bf_ds_crc32(0, (const unsigned char *)map + (lo - a), (size_t)(hi - lo));
+    munmap(map, len);
+    return 1;
+}
+
 static bf_status crc_range(const char *path, int64_t lo, int64_t hi, uint32_t *crc)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s'", path);
+    if (crc_range_mmap(fd, lo, hi, crc)) {
+        close(fd);
+        return BF_OK;
+    }
     size_t cap = (size_t)1 << 20;
     unsigned char *buf = malloc(cap);
     if (!buf) {
