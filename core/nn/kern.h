@@ -62,7 +62,20 @@ typedef struct bf_kern {
      * run in order */
     void (*ln_bwd_w)(double *aw, double *ab, const float *dout, const float *in, const float *mean,
                      const float *rstd, int N, int D, int c0, int nc);
+    /* Attention of one (window, head): q, k, v rows of dh floats at stride ld,
+     * T tokens; out rows at stride ldo; att (T,T) probabilities (0 above
+     * the diagonal when causal). Returns 0, or -1 when T*dh is beyond the
+     * kernel's stack scratch (BF_KERN_ATT_MAX; the caller falls back). */
+    int (*attn_fwd)(float *out, int ldo, float *att, const float *q, const float *k, const float *v,
+                    int ld, int T, int dh, float scale, int causal);
+    /* its backward: dq, dk, dv rows at stride ld, overwritten */
+    int (*attn_bwd)(float *dq, float *dk, float *dv, const float *dout, int ldo, const float *q,
+                    const float *k, const float *v, int ld, const float *att, int T, int dh,
+                    float scale, int causal);
 } bf_kern;
+
+/* the most T*dh floats the attention kernels transpose on the stack */
+#define BF_KERN_ATT_MAX 8192
 
 /* The kernels in use: the widest the CPU supports unless bf_kern_select
  * chose others. */

@@ -577,6 +577,117 @@ static void ln_bwd_w(double *aw, double *ab, const float *dout, const float *in,
     }
 }
 
+/* ---- attention -------------------------------------------------------------- */
+
+/* xt[i * Tp + s] = x[s * ld + i], lanes past T zero */
+static void transpose_rows(float *xt, const float *x, int ld, int T, int dh, int Tp)
+{
+    for (int i = 0; i < dh; i++) {
+        float *o = xt + (size_t)i * Tp;
+        for (int s = 0; s < T; s++)
+            o[s] = x[(size_t)s * ld + i];
+        for (int s = T; s < Tp; s++)
+            o[s] = 0.0f;
+    }
+}
+
+/* row[s] = sum over i (in order) of a[i] * xt[i][s], for s < ns (16 at a time) */
+static inline void dots(float *row, const float *a, const float *xt, int dh, int Tp, int ns)
+{
+    for (int s0 = 0; s0 < ns; s0 += BF_VW) {
+        bf_vf acc = bf_vset(0.0f);
+        for (int i = 0; i < dh; i++)
+            acc += a[i] * bf_vload(xt + (size_t)i * Tp + s0);
+        store_n(row + s0, acc, ns - s0);
+    }
+}
+
+static int attn_fwd(float *out, int ldo, float *att, const float *q, const float *k, const float *v,
+                    int ld, int T, int dh, float scale, int causal)
+{
+    const int Tp = (T + BF_VW - 1) / BF_VW * BF_VW;
+    if ((size_t)Tp * dh > BF_KERN_ATT_MAX)
+        return -1;
+    float kt[BF_KERN_ATT_MAX];
+    transpose_rows(kt, k, ld, T, dh, Tp);
+    for (int t = 0; t < T; t++) {
+        const float *qt = q + (size_t)t * ld;
+        float *row = att + (size_t)t * T;
+        int ns = causal ? t + 1 : T;
+        dots(row, qt, kt, dh, Tp, ns);
+        float mx = -INFINITY;
+        for (int s = 0; s < ns; s++) {
+            row[s] *= scale;
+            if (row[s] > mx)
+                mx = row[s];
+        }
+        bf_vf mv = bf_vset(mx);
+        for (int s0 = 0; s0 < ns; s0 += BF_VW)
+            store_n(row + s0, bf_vexp(load_n(row + s0, ns - s0) - mv), ns - s0);
+        float sum = 0.0f;
+        for (int s = 0; s < ns; s++)
+            sum += row[s];
+        float inv = 1.0f / sum;
+        for (int s = 0; s < ns; s++)
+            row[s] *= inv;
+        for (int s = ns; s < T; s++)
+            row[s] = 0.0f;
+        float *o = out + (size_t)t * ldo;
+        for (int i0 = 0; i0 < dh; i0 += BF_VW) {
+            int n = dh - i0;
+            bf_vf acc = bf_vset(0.0f);
+            for (int s = 0; s < ns; s++)
+                acc += row[s] * load_n(v + (size_t)s * ld + i0, n);
+            store_n(o + i0, acc, n);
+        }
+    }
+    return 0;
+}
+
+/* y[0 .. dh) += a * x[0 .. dh) */
+static inline void axpy(float *y, float a, const float *x, int dh)
+{
+    for (int i0 = 0; i0 < dh; i0 += BF_VW) {
+        int n = dh - i0;
+        store_n(y + i0, load_n(y + i0, n) + a * load_n(x + i0, n), n);
+    }
+}
+
+static int attn_bwd(float *dq, float *dk, float *dv, const float *dout, int ldo, const float *q,
+                    const float *k, const float *v, int ld, const float *att, int T, int dh,
+                    float scale, int causal)
+{
+    const int Tp = (T + BF_VW - 1) / BF_VW * BF_VW;
+    if ((size_t)Tp * dh > BF_KERN_ATT_MAX || T > BF_KERN_ATT_MAX)
+        return -1;
+    float vt[BF_KERN_ATT_MAX], da[BF_KERN_ATT_MAX];
+    transpose_rows(vt, v, ld, T, dh, Tp);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < dh; i++) {
+            dq[(size_t)t * ld + i] = 0.0f;
+            dk[(size_t)t * ld + i] = 0.0f;
+            dv[(size_t)t * ld + i] = 0.0f;
+        }
+    for (int t = 0; t < T; t++) {
+        const float *row = att + (size_t)t * T, *g = dout + (size_t)t * ldo;
+        int ns = causal ? t + 1 : T;
+        dots(da, g, vt, dh, Tp, ns);
+        float dot_sum = 0.0f;
+        for (int s = 0; s < ns; s++) {
+            axpy(dv + (size_t)s * ld, row[s], g, dh);
+            dot_sum += row[s] * da[s];
+        }
+        const float *qt = q + (size_t)t * ld;
+        float *dqt = dq + (size_t)t * ld;
+        for (int s = 0; s < ns; s++) {
+            float dp = row[s] * (da[s] - dot_sum) * scale;
+            axpy(dqt, dp, k + (size_t)s * ld, dh);
+            axpy(dk + (size_t)s * ld, dp, qt, dh);
+        }
+    }
+    return 0;
+}
+
 const bf_kern BF_KERN_TABLE = {
     .name = BF_KERN_NAME,
     .gelu_fwd = gelu_fwd,
@@ -594,4 +705,6 @@ const bf_kern BF_KERN_TABLE = {
     .ln_fwd = ln_fwd,
     .ln_bwd_in = ln_bwd_in,
     .ln_bwd_w = ln_bwd_w,
+    .attn_fwd = attn_fwd,
+    .attn_bwd = attn_bwd,
 };

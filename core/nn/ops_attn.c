@@ -4,56 +4,112 @@
  * of qkv and writes its own slices of out/dqkv, so the loop over pairs runs
  * in parallel with no reductions shared between threads. Sequences here are
  * short (tokens <= a few hundred), so direct loops beat per-pair GEMM calls.
+ * A pair runs on the vector kernel (kern.h: keys and values transposed on
+ * the stack, scores 16 keys at a time, sums in the scalar order); pairs too
+ * large for its scratch run the scalar loops below. The last-query forms
+ * (a few rows per pair) stay scalar.
  */
 #include "core/nn/ops.h"
 
 #include <math.h>
 #include <string.h>
 
+#include "core/nn/kern.h"
+
+/* Scalar fallbacks for one (window, head) whose T*dh exceeds the vector
+ * kernels' stack scratch: the same arithmetic, libm's expf. */
+static void attn_fwd_pair(float *out, float *a, const float *base, int T, int D, int dh, int h,
+                          float scale, int causal)
+{
+    const int D3 = 3 * D;
+    for (int t = 0; t < T; t++) {
+        const float *q = base + (size_t)t * D3 + h * dh;
+        float *row = a + (size_t)t * T;
+        int ns = causal ? t + 1 : T;
+        float mx = -INFINITY;
+        for (int s = 0; s < ns; s++) {
+            const float *k = base + (size_t)s * D3 + D + h * dh;
+            float dot = 0.0f;
+            for (int i = 0; i < dh; i++)
+                dot += q[i] * k[i];
+            dot *= scale;
+            row[s] = dot;
+            if (dot > mx)
+                mx = dot;
+        }
+        float sum = 0.0f;
+        for (int s = 0; s < ns; s++) {
+            row[s] = expf(row[s] - mx);
+            sum += row[s];
+        }
+        float inv = 1.0f / sum;
+        for (int s = 0; s < ns; s++)
+            row[s] *= inv;
+        for (int s = ns; s < T; s++)
+            row[s] = 0.0f;
+        float *o = out + (size_t)t * D + h * dh;
+        memset(o, 0, (size_t)dh * sizeof(float));
+        for (int s = 0; s < ns; s++) {
+            const float *v = base + (size_t)s * D3 + 2 * D + h * dh;
+            float p = row[s];
+            for (int i = 0; i < dh; i++)
+                o[i] += p * v[i];
+        }
+    }
+}
+
+static void attn_bwd_pair(float *dbase, const float *dout, const float *base, const float *a,
+                          float *datt, int T, int D, int dh, int h, float scale, int causal)
+{
+    const int D3 = 3 * D;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < 3; j++)
+            memset(dbase + (size_t)t * D3 + j * D + h * dh, 0, (size_t)dh * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        const float *row = a + (size_t)t * T;
+        const float *g = dout + (size_t)t * D + h * dh;
+        int ns = causal ? t + 1 : T;
+        float dot_sum = 0.0f;
+        for (int s = 0; s < ns; s++) {
+            const float *v = base + (size_t)s * D3 + 2 * D + h * dh;
+            float *dv = dbase + (size_t)s * D3 + 2 * D + h * dh;
+            float da = 0.0f;
+            for (int i = 0; i < dh; i++) {
+                da += g[i] * v[i];
+                dv[i] += row[s] * g[i];
+            }
+            datt[s] = da;
+            dot_sum += row[s] * da;
+        }
+        const float *q = base + (size_t)t * D3 + h * dh;
+        float *dq = dbase + (size_t)t * D3 + h * dh;
+        for (int s = 0; s < ns; s++) {
+            float dp = row[s] * (datt[s] - dot_sum) * scale;
+            const float *k = base + (size_t)s * D3 + D + h * dh;
+            float *dk = dbase + (size_t)s * D3 + D + h * dh;
+            for (int i = 0; i < dh; i++) {
+                dq[i] += dp * k[i];
+                dk[i] += dp * q[i];
+            }
+        }
+    }
+}
+
 void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int NH,
                           int causal)
 {
     const int dh = D / NH, D3 = 3 * D;
     const float scale = 1.0f / sqrtf((float)dh);
+    const bf_kern *kn = bf_kern_get();
 #pragma omp parallel for schedule(static) collapse(2)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const float *base = qkv + (size_t)b * T * D3;
             float *a = att + ((size_t)b * NH + h) * T * T;
-            for (int t = 0; t < T; t++) {
-                const float *q = base + (size_t)t * D3 + h * dh;
-                float *row = a + (size_t)t * T;
-                int ns = causal ? t + 1 : T;
-                float mx = -INFINITY;
-                for (int s = 0; s < ns; s++) {
-                    const float *k = base + (size_t)s * D3 + D + h * dh;
-                    float dot = 0.0f;
-                    for (int i = 0; i < dh; i++)
-                        dot += q[i] * k[i];
-                    dot *= scale;
-                    row[s] = dot;
-                    if (dot > mx)
-                        mx = dot;
-                }
-                float sum = 0.0f;
-                for (int s = 0; s < ns; s++) {
-                    row[s] = expf(row[s] - mx);
-                    sum += row[s];
-                }
-                float inv = 1.0f / sum;
-                for (int s = 0; s < ns; s++)
-                    row[s] *= inv;
-                for (int s = ns; s < T; s++)
-                    row[s] = 0.0f;
-                float *o = out + ((size_t)b * T + t) * D + h * dh;
-                memset(o, 0, (size_t)dh * sizeof(float));
-                for (int s = 0; s < ns; s++) {
-                    const float *v = base + (size_t)s * D3 + 2 * D + h * dh;
-                    float p = row[s];
-                    for (int i = 0; i < dh; i++)
-                        o[i] += p * v[i];
-                }
-            }
+            float *o = out + (size_t)b * T * D + h * dh;
+            if (kn->attn_fwd(o, D, a, base + h * dh, base + D + h * dh, base + 2 * D + h * dh, D3,
+                             T, dh, scale, causal) != 0)
+                attn_fwd_pair(out + (size_t)b * T * D, a, base, T, D, dh, h, scale, causal);
         }
     }
 }
@@ -63,44 +119,19 @@ void bf_attention_backward(float *dqkv, const float *dout, const float *qkv, con
 {
     const int dh = D / NH, D3 = 3 * D;
     const float scale = 1.0f / sqrtf((float)dh);
+    const bf_kern *kn = bf_kern_get();
 #pragma omp parallel for schedule(static) collapse(2)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const float *base = qkv + (size_t)b * T * D3;
             float *dbase = dqkv + (size_t)b * T * D3;
             const float *a = att + ((size_t)b * NH + h) * T * T;
-            float *datt = scratch + ((size_t)b * NH + h) * T;
-            for (int t = 0; t < T; t++)
-                for (int j = 0; j < 3; j++)
-                    memset(dbase + (size_t)t * D3 + j * D + h * dh, 0, (size_t)dh * sizeof(float));
-            for (int t = 0; t < T; t++) {
-                const float *row = a + (size_t)t * T;
-                const float *g = dout + ((size_t)b * T + t) * D + h * dh;
-                int ns = causal ? t + 1 : T;
-                float dot_sum = 0.0f;
-                for (int s = 0; s < ns; s++) {
-                    const float *v = base + (size_t)s * D3 + 2 * D + h * dh;
-                    float *dv = dbase + (size_t)s * D3 + 2 * D + h * dh;
-                    float da = 0.0f;
-                    for (int i = 0; i < dh; i++) {
-                        da += g[i] * v[i];
-                        dv[i] += row[s] * g[i];
-                    }
-                    datt[s] = da;
-                    dot_sum += row[s] * da;
-                }
-                const float *q = base + (size_t)t * D3 + h * dh;
-                float *dq = dbase + (size_t)t * D3 + h * dh;
-                for (int s = 0; s < ns; s++) {
-                    float dp = row[s] * (datt[s] - dot_sum) * scale;
-                    const float *k = base + (size_t)s * D3 + D + h * dh;
-                    float *dk = dbase + (size_t)s * D3 + D + h * dh;
-                    for (int i = 0; i < dh; i++) {
-                        dq[i] += dp * k[i];
-                        dk[i] += dp * q[i];
-                    }
-                }
-            }
+            const float *g = dout + (size_t)b * T * D + h * dh;
+            const int o = h * dh;
+            if (kn->attn_bwd(dbase + o, dbase + D + o, dbase + 2 * D + o, g, D, base + o,
+                             base + D + o, base + 2 * D + o, D3, a, T, dh, scale, causal) != 0)
+                attn_bwd_pair(dbase, dout + (size_t)b * T * D, base, a,
+                              scratch + ((size_t)b * NH + h) * T, T, D, dh, h, scale, causal);
         }
     }
 }

@@ -7,6 +7,8 @@
  *    floor(p 2^16); kept values are in / (1 - p). Checked for whole buffers
  *    of odd lengths, row subsets (bf_dropout_rows_forward) and the fused
  *    residual form, under every variant the CPU supports.
+ *    Attention against a double-precision reference at a size the vector
+ *    kernel handles and one it leaves to the scalar fallback.
  * 2. A forward + backward of the whole model (dropout on) under every
  *    variant gives bit-identical predictions, loss and gradients, for the
  *    default full-size layers and for an odd-sized config whose widths are
@@ -93,6 +95,105 @@ static void test_dropout_spec(const char *isa)
     free(mask);
 }
 
+/* Attention against a double-precision reference, at a size inside the
+ * vector kernels' scratch and one beyond it (the scalar fallback): outputs
+ * and the gradient of sum(out * R) within 1e-5 relative to the largest. */
+static void test_attention_sizes(void)
+{
+    const int sizes[2][3] = {{15, 4, 128}, {70, 1, 128}}; /* T, NH, D: dh 32 and 128 */
+    for (int si = 0; si < 2; si++) {
+        const int T = sizes[si][0], NH = sizes[si][1], D = sizes[si][2], B = 2, dh = D / NH;
+        const size_t nq = (size_t)B * T * 3 * D, no = (size_t)B * T * D;
+        float *qkv = malloc(nq * sizeof(float)), *dqkv = malloc(nq * sizeof(float));
+        float *out = malloc(no * sizeof(float)), *R = malloc(no * sizeof(float));
+        float *att = malloc((size_t)B * NH * T * T * sizeof(float));
+        float *scr = malloc((size_t)B * NH * T * sizeof(float));
+        double *p = malloc((size_t)T * sizeof(double)), *dp = malloc((size_t)T * sizeof(double));
+        for (size_t i = 0; i < nq; i++)
+            qkv[i] = (float)bf_rng_normal(6, 1, (uint64_t)si, i);
+        for (size_t i = 0; i < no; i++)
+            R[i] = (float)bf_rng_normal(6, 2, (uint64_t)si, i);
+        bf_attention_forward(out, att, qkv, B, T, D, NH, 1);
+        bf_attention_backward(dqkv, R, qkv, att, B, T, D, NH, 1, scr);
+        double worst_o = 0, worst_g = 0, max_o = 0, max_g = 0;
+        const double sc = 1.0 / sqrt((double)dh);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const float *base = qkv + (size_t)b * T * 3 * D;
+                double *gq = calloc((size_t)T * dh, sizeof(double));
+                double *gk = calloc((size_t)T * dh, sizeof(double));
+                double *gv = calloc((size_t)T * dh, sizeof(double));
+                for (int t = 0; t < T; t++) {
+                    const float *q = base + (size_t)t * 3 * D + h * dh;
+                    double mx = -1e300, sum = 0;
+                    for (int s = 0; s <= t; s++) {
+                        const float *k = base + (size_t)s * 3 * D + D + h * dh;
+                        double d = 0;
+                        for (int i = 0; i < dh; i++)
+                            d += (double)q[i] * k[i];
+                        p[s] = d * sc;
+                        mx = fmax(mx, p[s]);
+                    }
+                    for (int s = 0; s <= t; s++)
+                        sum += (p[s] = exp(p[s] - mx));
+                    const float *r = R + ((size_t)b * T + t) * D + h * dh;
+                    double dsum = 0;
+                    for (int s = 0; s <= t; s++) {
+                        p[s] /= sum;
+                        const float *v = base + (size_t)s * 3 * D + 2 * D + h * dh;
+                        dp[s] = 0;
+                        for (int i = 0; i < dh; i++) {
+                            dp[s] += (double)r[i] * v[i];
+                            gv[(size_t)s * dh + i] += p[s] * r[i];
+                        }
+                        dsum += p[s] * dp[s];
+                    }
+                    for (int i = 0; i < dh; i++) {
+                        double o = 0;
+                        for (int s = 0; s <= t; s++)
+                            o += p[s] * base[(size_t)s * 3 * D + 2 * D + h * dh + i];
+                        double c = out[((size_t)b * T + t) * D + h * dh + i];
+                        worst_o = fmax(worst_o, fabs(c - o));
+                        max_o = fmax(max_o, fabs(o));
+                    }
+                    for (int s = 0; s <= t; s++) {
+                        double ds = p[s] * (dp[s] - dsum) * sc;
+                        const float *k = base + (size_t)s * 3 * D + D + h * dh;
+                        for (int i = 0; i < dh; i++) {
+                            gq[(size_t)t * dh + i] += ds * k[i];
+                            gk[(size_t)s * dh + i] += ds * q[i];
+                        }
+                    }
+                }
+                for (int t = 0; t < T; t++)
+                    for (int j = 0; j < 3; j++)
+                        for (int i = 0; i < dh; i++) {
+                            double ref = (j == 0 ? gq : j == 1 ? gk : gv)[(size_t)t * dh + i];
+                            double c = dqkv[((size_t)b * T + t) * 3 * D + j * D + h * dh + i];
+                            worst_g = fmax(worst_g, fabs(c - ref));
+                            max_g = fmax(max_g, fabs(ref));
+                        }
+                free(gq);
+                free(gk);
+                free(gv);
+            }
+        T_CHECK(worst_o <= 1e-5 * max_o && worst_g <= 1e-5 * max_g,
+                "attention T %d dh %d: |out - ref| %.3g (max %.3g), |grad - ref| %.3g (max %.3g)",
+                T, dh, worst_o, max_o, worst_g, max_g);
+        printf("attention T %d dh %d (%s): worst |out - ref| / max %.3g, grads %.3g\n", T, dh,
+               (size_t)((T + 15) / 16 * 16) * dh > BF_KERN_ATT_MAX ? "scalar fallback" : "kernel",
+               worst_o / max_o, worst_g / max_g);
+        free(qkv);
+        free(dqkv);
+        free(out);
+        free(R);
+        free(att);
+        free(scr);
+        free(p);
+        free(dp);
+    }
+}
+
 typedef struct run_out {
     float *pred, *grads, loss;
     int64_t n;
@@ -177,6 +278,7 @@ int main(void)
         }
         test_dropout_spec(ISAS[k]);
         printf("%s: dropout masks match the specification\n", ISAS[k]);
+        test_attention_sizes();
     }
     bf_model_config c;
     bf_model_config_defaults(&c);
