@@ -26,6 +26,7 @@ typedef struct bf_sym_rec {
     int64_t first_ts, last_ts; /* first/last written-candidate row time */
     int64_t first_bar_ts, last_bar_ts; /* starts of the first/last bar used */
     int32_t provider;    /* index into opts->providers, -1 = none */
+    int32_t scaled;      /* pass 2: the kept rows X are scaled already */
     /* pass-1 rows kept in memory (NULL: recompute in pass 2) */
     float *X, *y;
     int64_t *ts;
@@ -63,7 +64,15 @@ typedef struct bf_master_state {
     double stage[BF_STAGE_COUNT];
     char files_crc[5][9];
     int64_t files_bytes[5];
+    struct bf_kept_chunk *kept_arena; /* pass-1 rows kept for pass 2 (bump allocated) */
 } bf_master_state;
+
+/* Memory for kept rows: large anonymous mappings advised to use huge pages,
+ * bump allocated and released all at once (fresh 4 KiB pages cost a fault
+ * and a clear each; kept rows are written once and read once). NULL when
+ * out of memory. */
+void *bf_kept_alloc(bf_master_state *m, size_t bytes);
+void bf_kept_release(bf_master_state *m);
 
 bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p);
 void bf_build_plan_free(bf_build_plan *p);

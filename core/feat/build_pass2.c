@@ -15,6 +15,7 @@
 #include "dist/mpi_env.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,7 @@ static const char *const g_split_names[3] = {"train", "val", "test"};
 void bf_master_state_free(bf_master_state *m)
 {
     /* rec has hi - lo entries; entries past a failed pass 1 are zero */
-    for (int64_t i = 0; m->rec && i < m->n_rec; i++) {
-        free(m->rec[i].X);
-        free(m->rec[i].y);
-        free(m->rec[i].ts);
-    }
+    bf_kept_release(m); /* the rows rec[i].X/y/ts point to */
     free(m->rec);
     free(m->times);
     free(m->median);
@@ -343,7 +340,9 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
     }
     bf_split_assign(rows->ts_end, rows->n, m->val_start, m->test_start, p->purge, *split);
     double t0 = bf_now();
-    if (global) {
+    if (r->scaled) {
+        /* kept rows already scaled by scale_kept() */
+    } else if (global) {
         bf_scaler_apply(global, rows->X, rows->n);
     } else {
         bf_scaler sc;
@@ -383,13 +382,62 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
         if (got[k] != r->cnt[k])
             return BF_FAIL(BF_ERR, "%s: %lld %s rows in pass 2, %lld counted in pass 1",
                            p->syms[s], (long long)got[k], g_split_names[k], (long long)r->cnt[k]);
-    if (r->X) { /* written: release the kept rows now */
-        free(r->X);
-        free(r->y);
-        free(r->ts);
+    if (r->X) { /* written (the arena is released at the end) */
         r->X = r->y = NULL;
         r->ts = NULL;
     }
+    return BF_OK;
+}
+
+/* Fit (per-symbol scaler) and apply the scaler to the kept rows of the
+ * symbols [a, b) on OpenMP threads: symbols are independent and each one's
+ * arithmetic is the same whatever thread does it, so the output does not
+ * depend on the thread count. Threads per rank: the cores divided among the
+ * ranks (assumed on one node), at least 1. A failure keeps the message of
+ * the first failing symbol (messages are per thread). */
+static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t a, int64_t b,
+                            const bf_scaler *global)
+{
+    int F = p->F;
+    int nt = omp_get_max_threads(), per = omp_get_num_procs() / bf_mpi_size();
+    nt = nt < per ? nt : per;
+    nt = nt < 1 ? 1 : nt;
+    int64_t first_bad = INT64_MAX, nz = 0;
+    bf_status bad_st = BF_OK;
+    char msg[1024] = "";
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(+ : nz)
+    for (int64_t s = a; s < b; s++) {
+        bf_sym_rec *r = &m->rec[s - p->lo];
+        if (!r->X || r->cnt[0] + r->cnt[1] + r->cnt[2] == 0)
+            continue;
+        if (global) {
+            bf_scaler_apply(global, r->X, r->n_rows);
+        } else {
+            bf_scaler sc;
+            memset(&sc, 0, sizeof sc);
+            bf_status st = bf_scaler_fit(&sc, r->X, r->cnt[0], F); /* train rows lead */
+            if (st != BF_OK) {
+#pragma omp critical(bf_scale_kept_err)
+                if (s < first_bad) {
+                    first_bad = s;
+                    bad_st = st;
+                    snprintf(msg, sizeof msg, "%s", bf_last_error());
+                }
+                continue;
+            }
+            int64_t li = s - p->lo;
+            memcpy(m->median + li * F, sc.median, (size_t)F * sizeof(double));
+            memcpy(m->iqr + li * F, sc.iqr, (size_t)F * sizeof(double));
+            m->n_fit[li] = r->cnt[0];
+            nz += sc.n_zero_iqr;
+            bf_scaler_apply(&sc, r->X, r->n_rows);
+            bf_scaler_free(&sc);
+        }
+        r->scaled = 1;
+    }
+    m->n_zero_iqr += (int)nz;
+    if (first_bad != INT64_MAX)
+        return BF_FAIL(bad_st, "%s", msg);
     return BF_OK;
 }
 
@@ -463,6 +511,12 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
     for (int64_t r = 0; r < rounds && st == BF_OK; r++) {
         for (int k = 0; k < 3; k++)
             buf[k].n = 0;
+        if (r < nb) {
+            double t0 = bf_now();
+            st = scale_kept(p, m, p->lo + bstart[r], p->lo + bstart[r + 1],
+                            o->scaler == BF_SCALER_ROBUST_GLOBAL ? &global : NULL);
+            m->stage[BF_STAGE_SCALE] += bf_now() - t0;
+        }
         if (r < nb)
             for (int64_t i = bstart[r]; i < bstart[r + 1] && st == BF_OK; i++)
                 st = one_symbol(o, p, m, p->lo + i, &w, &split, &split_cap,

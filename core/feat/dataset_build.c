@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* dataset_build.c - the master build (see dataset_build.h).
  *
  * Two passes over this rank's contiguous range of symbols (sym_id order):
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 const char *const bf_stage_names[BF_STAGE_COUNT] = {"read",  "clean", "features", "split",
@@ -168,13 +170,10 @@ static void keep_rows(const bf_build_opts *o, const bf_build_plan *p, bf_master_
     int64_t bytes = rows->n * ((int64_t)(p->F + p->H) * 4 + 8);
     if (rows->n == 0 || budget < 0 || m->kept_bytes + bytes > budget)
         return;
-    r->X = malloc((size_t)rows->n * (size_t)p->F * sizeof(float));
-    r->y = malloc((size_t)rows->n * (size_t)p->H * sizeof(float));
-    r->ts = malloc((size_t)rows->n * sizeof(int64_t));
+    r->X = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->F * sizeof(float));
+    r->y = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->H * sizeof(float));
+    r->ts = bf_kept_alloc(m, (size_t)rows->n * sizeof(int64_t));
     if (!r->X || !r->y || !r->ts) { /* not an error: pass 2 recomputes */
-        free(r->X);
-        free(r->y);
-        free(r->ts);
         r->X = r->y = NULL;
         r->ts = NULL;
         return;
@@ -184,6 +183,47 @@ static void keep_rows(const bf_build_opts *o, const bf_build_plan *p, bf_master_
     memcpy(r->ts, rows->ts_end, (size_t)rows->n * sizeof(int64_t));
     m->kept_bytes += bytes;
     m->kept_symbols++;
+}
+
+struct bf_kept_chunk {
+    struct bf_kept_chunk *next;
+    size_t cap, used; /* bytes of the mapping, bytes handed out (header included) */
+};
+
+#define KEPT_CHUNK ((size_t)64 << 20)
+
+void *bf_kept_alloc(bf_master_state *m, size_t bytes)
+{
+    bytes = (bytes + 63) & ~(size_t)63;
+    struct bf_kept_chunk *c = m->kept_arena;
+    if (!c || c->cap - c->used < bytes) {
+        size_t cap = bytes + 64 > KEPT_CHUNK ? ((bytes + 64 + ((size_t)2 << 20) - 1) &
+                                                ~(((size_t)2 << 20) - 1))
+                                             : KEPT_CHUNK;
+        void *map = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED)
+            return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(map, cap, MADV_HUGEPAGE); /* advice only: fine if refused */
+#endif
+        c = map;
+        c->next = m->kept_arena;
+        c->cap = cap;
+        c->used = 64;
+        m->kept_arena = c;
+    }
+    void *p = (char *)c + c->used;
+    c->used += bytes;
+    return p;
+}
+
+void bf_kept_release(bf_master_state *m)
+{
+    while (m->kept_arena) {
+        struct bf_kept_chunk *c = m->kept_arena;
+        m->kept_arena = c->next;
+        munmap(c, c->cap);
+    }
 }
 
 /* merge sorted unique b into sorted unique *a */
