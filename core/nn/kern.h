@@ -18,9 +18,11 @@ typedef struct bf_kern {
     /* GELU (exact, erf form) over n elements */
     void (*gelu_fwd)(float *out, const float *in, size_t n);
     void (*gelu_bwd)(float *din, const float *dout, const float *in, size_t n);
-    /* GLU over R rows: in (R,2H) = [a | g], out (R,H) */
-    void (*glu_fwd)(float *out, const float *in, int R, int H);
-    void (*glu_bwd)(float *din, const float *dout, const float *in, int R, int H);
+    /* GLU over R rows: in (R,2H) = [a | g], out (R,H); sig (rows at stride
+     * 2H, may be in + H) receives sigmoid(g) for the backward, or NULL */
+    void (*glu_fwd)(float *out, const float *in, float *sig, int R, int H);
+    /* saved: in's g half holds sigmoid(g) as glu_fwd left it */
+    void (*glu_bwd)(float *din, const float *dout, const float *in, int saved, int R, int H);
     /* Depthwise causal dilated conv of one window, channel-last (ops.h):
      * out/in (L,H), w (H,K), b (H) or NULL. */
     void (*dwconv_fwd)(float *out, const float *in, const float *w, const float *b, int L, int H,
@@ -48,9 +50,11 @@ typedef struct bf_kern {
     void (*gn_fwd)(float *out, float *mean, float *rstd, const float *in, const float *w,
                    const float *b, int L, int H, int G);
     /* its backward for one window: din (L,H); sw/sb (H) = this window's gain
-     * and bias gradients (overwritten) */
-    void (*gn_bwd)(float *din, float *sw, float *sb, const float *dout, const float *in,
-                   const float *w, const float *mean, const float *rstd, int L, int H, int G);
+     * and bias gradients (overwritten). dout is taken through a dropout
+     * mask (mask ? dout * scale : 0) unless mask is NULL. */
+    void (*gn_bwd)(float *din, float *sw, float *sb, const float *dout, const uint8_t *mask,
+                   float scale, const float *in, const float *w, const float *mean,
+                   const float *rstd, int L, int H, int G);
     /* LayerNorm of R rows of D: out, mean[R], rstd[R] */
     void (*ln_fwd)(float *out, float *mean, float *rstd, const float *in, const float *w,
                    const float *b, int R, int D);

@@ -14,6 +14,19 @@
 #define BF_INV_SQRT2   0.70710678118654752f
 #define BF_INV_SQRT2PI 0.39894228040143268f
 
+static inline bf_vf load_n(const float *p, int n)
+{
+    return n >= BF_VW ? bf_vload(p) : bf_vload_part(p, n);
+}
+
+static inline void store_n(float *p, bf_vf v, int n)
+{
+    if (n >= BF_VW)
+        bf_vstore(p, v);
+    else
+        bf_vstore_part(p, v, n);
+}
+
 static inline bf_vf gelu_v(bf_vf x)
 {
     return 0.5f * x * (1.0f + bf_verf(x * BF_INV_SQRT2));
@@ -28,10 +41,24 @@ static void gelu_fwd(float *out, const float *in, size_t n)
         bf_vstore_part(out + i, gelu_v(bf_vload_part(in + i, (int)(n - i))), (int)(n - i));
 }
 
+/* GELU's derivative cdf(x) + x pdf(x): the exp(-x^2/2) inside erf (bf_verf
+ * with a = |x|/sqrt 2) serves as the pdf's too */
 static inline bf_vf gelu_grad_v(bf_vf x, bf_vf g)
 {
-    bf_vf cdf = 0.5f * (1.0f + bf_verf(x * BF_INV_SQRT2));
-    bf_vf pdf = BF_INV_SQRT2PI * bf_vexp(-0.5f * x * x);
+    const bf_vi sign = (bf_vi)bf_vset(-0.0f);
+    bf_vf xs = x * BF_INV_SQRT2;
+    bf_vf a = (bf_vf)((bf_vi)xs & ~sign);
+    bf_vf t = 1.0f / (1.0f + 0.3275911f * a);
+    bf_vf y = bf_vset(1.061405429f);
+    y = y * t - 1.453152027f;
+    y = y * t + 1.421413741f;
+    y = y * t - 0.284496736f;
+    y = y * t + 0.254829592f;
+    bf_vf e = bf_vexp(-a * a);
+    y = 1.0f - y * t * e;
+    bf_vf erf = (bf_vf)((bf_vi)y | ((bf_vi)xs & sign));
+    bf_vf cdf = 0.5f * (1.0f + erf);
+    bf_vf pdf = BF_INV_SQRT2PI * e;
     return g * (cdf + x * pdf);
 }
 
@@ -52,43 +79,36 @@ static inline bf_vf sigmoid_v(bf_vf g)
     return 1.0f / (1.0f + bf_vexp(-g));
 }
 
-static void glu_fwd(float *out, const float *in, int R, int H)
+/* sig: where to keep sigmoid(g) for the backward (rows at stride 2H, may be
+ * the g half of in itself), or NULL */
+static void glu_fwd(float *out, const float *in, float *sig, int R, int H)
 {
     for (int n = 0; n < R; n++) {
         const float *a = in + (size_t)n * 2 * H, *g = a + H;
-        float *o = out + (size_t)n * H;
-        int c = 0;
-        for (; c + BF_VW <= H; c += BF_VW)
-            bf_vstore(o + c, bf_vload(a + c) * sigmoid_v(bf_vload(g + c)));
-        if (c < H) {
+        float *o = out + (size_t)n * H, *sr = sig ? sig + (size_t)n * 2 * H : NULL;
+        for (int c = 0; c < H; c += BF_VW) {
             int r = H - c;
-            bf_vstore_part(o + c, bf_vload_part(a + c, r) * sigmoid_v(bf_vload_part(g + c, r)), r);
+            bf_vf sv = sigmoid_v(load_n(g + c, r));
+            store_n(o + c, load_n(a + c, r) * sv, r);
+            if (sr)
+                store_n(sr + c, sv, r);
         }
     }
 }
 
-static void glu_bwd(float *din, const float *dout, const float *in, int R, int H)
+/* saved: the g half of in holds sigmoid(g) (glu_fwd's sig) */
+static void glu_bwd(float *din, const float *dout, const float *in, int saved, int R, int H)
 {
     for (int n = 0; n < R; n++) {
         const float *a = in + (size_t)n * 2 * H, *g = a + H;
         const float *d = dout + (size_t)n * H;
         float *da = din + (size_t)n * 2 * H, *dg = da + H;
         for (int c = 0; c < H; c += BF_VW) {
-            int r = H - c < BF_VW ? H - c : BF_VW;
-            bf_vf s, dv, av;
-            if (r == BF_VW) {
-                s = sigmoid_v(bf_vload(g + c));
-                dv = bf_vload(d + c);
-                av = bf_vload(a + c);
-                bf_vstore(da + c, dv * s);
-                bf_vstore(dg + c, dv * av * s * (1.0f - s));
-            } else {
-                s = sigmoid_v(bf_vload_part(g + c, r));
-                dv = bf_vload_part(d + c, r);
-                av = bf_vload_part(a + c, r);
-                bf_vstore_part(da + c, dv * s, r);
-                bf_vstore_part(dg + c, dv * av * s * (1.0f - s), r);
-            }
+            int r = H - c;
+            bf_vf s = saved ? load_n(g + c, r) : sigmoid_v(load_n(g + c, r));
+            bf_vf dv = load_n(d + c, r), av = load_n(a + c, r);
+            store_n(da + c, dv * s, r);
+            store_n(dg + c, dv * av * s * (1.0f - s), r);
         }
     }
 }
@@ -348,19 +368,6 @@ static void colsum(double *acc, const float *src, int N, int W, int c0, int nc)
 
 /* ---- normalization ------------------------------------------------------------ */
 
-static inline bf_vf load_n(const float *p, int n)
-{
-    return n >= BF_VW ? bf_vload(p) : bf_vload_part(p, n);
-}
-
-static inline void store_n(float *p, bf_vf v, int n)
-{
-    if (n >= BF_VW)
-        bf_vstore(p, v);
-    else
-        bf_vstore_part(p, v, n);
-}
-
 /* lanes j < n of v added to acc[group of channel c0 + j] in channel order */
 static inline void add_groups(double *acc, bf_vf v, int c0, int n, int cg)
 {
@@ -418,8 +425,23 @@ static void gn_fwd(float *out, float *mean, float *rstd, const float *in, const 
     }
 }
 
-static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const float *in,
-                   const float *w, const float *mean, const float *rstd, int L, int H, int G)
+/* dout through a dropout mask: mask ? dout * scale : 0 (mask NULL: dout) */
+static inline bf_vf masked_load(const float *p, const uint8_t *mask, float scale, int n)
+{
+    bf_vf v = load_n(p, n);
+    if (!mask)
+        return v;
+    int8_t mb[BF_VW] = {0};
+    memcpy(mb, mask, (size_t)(n < BF_VW ? n : BF_VW));
+    bf_vqi m;
+    memcpy(&m, mb, sizeof m);
+    bf_vi keep = __builtin_convertvector(m, bf_vi) != 0;
+    return bf_vsel(keep, v * scale, bf_vset(0.0f));
+}
+
+static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const uint8_t *mask,
+                   float scale, const float *in, const float *w, const float *mean,
+                   const float *rstd, int L, int H, int G)
 {
     const int cg = H / G;
     const double cnt = (double)L * cg;
@@ -430,7 +452,9 @@ static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const fl
         bf_vf wv = load_n(w + c0, n), z = bf_vset(0.0f);
         bf_vf p1 = z, p2 = z, aw = z, ab = z;
         for (int t = 0; t < L; t++) {
-            bf_vf x = load_n(in + (size_t)t * H + c0, n), g = load_n(dout + (size_t)t * H + c0, n);
+            size_t o = (size_t)t * H + c0;
+            bf_vf x = load_n(in + o, n),
+                  g = masked_load(dout + o, mask ? mask + o : NULL, scale, n);
             bf_vf xh = (x - m) * r, dn = g * wv;
             p1 += dn;
             p2 += dn * xh;
@@ -453,9 +477,11 @@ static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const fl
         bf_vf a1 = group_vec(m1, c0, nn, cg), a2 = group_vec(m2, c0, nn, cg);
         bf_vf wv = load_n(w + c0, n);
         for (int t = 0; t < L; t++) {
-            bf_vf x = load_n(in + (size_t)t * H + c0, n), g = load_n(dout + (size_t)t * H + c0, n);
+            size_t o = (size_t)t * H + c0;
+            bf_vf x = load_n(in + o, n),
+                  g = masked_load(dout + o, mask ? mask + o : NULL, scale, n);
             bf_vf xh = (x - m) * r;
-            store_n(din + (size_t)t * H + c0, (g * wv - a1 - xh * a2) * r, n);
+            store_n(din + o, (g * wv - a1 - xh * a2) * r, n);
         }
     }
 }

@@ -141,7 +141,7 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         bf_dwconv_forward(a->a, im->s[i], w->dw_w, w->dw_b, B, d->L, H, cfg->cnn_kernels[i],
                           cfg->cnn_dilations[i]);
         bf_linear_forward(a->p, a->a, w->pw_w, w->pw_b, N, H, 2 * H);
-        bf_glu_forward(a->g, a->p, N, H);
+        bf_glu_forward_save(a->g, a->p, N, H);
         bf_groupnorm_forward(a->n, a->gn_mean, a->gn_rstd, a->g, w->gn_w, w->gn_b, B, d->L, H,
                              d->G);
         bf_dropout_add_forward(im->s[i + 1], a->mask, a->n, im->s[i], (size_t)N * H, pc, seed, salt,
@@ -312,10 +312,9 @@ bf_status bf_model_backward(bf_model *m)
         bf_blk_acts *a = &im->blk[i];
         const bf_blk_view *w = &p->blk[i];
         const bf_blk_view *gw = &g->blk[i];
-        bf_dropout_backward(im->gA, im->gS, a->mask, (size_t)N * H, pc);
-        bf_groupnorm_backward(im->gB, gw->gn_w, gw->gn_b, im->gA, a->g, w->gn_w, a->gn_mean,
-                              a->gn_rstd, B, d->L, H, d->G, im->gNorm);
-        bf_glu_backward(im->gA, im->gB, a->p, N, H);
+        bf_groupnorm_dropout_backward(im->gB, gw->gn_w, gw->gn_b, im->gS, a->mask, pc, a->g,
+                                      w->gn_w, a->gn_mean, a->gn_rstd, B, d->L, H, d->G, im->gNorm);
+        bf_glu_backward_saved(im->gA, im->gB, a->p, N, H);
         bf_linear_backward_ws(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0,
                               im->gW);
         bf_dwconv_backward(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,

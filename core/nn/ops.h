@@ -38,6 +38,10 @@ void bf_colsum_add(float *dst, const float *src, int N, int W);
 /* GLU over the width: in (N,2H) = [a | g], out (N,H) = a * sigmoid(g). */
 void bf_glu_forward(float *out, const float *in, int N, int H);
 void bf_glu_backward(float *din, const float *dout, const float *in, int N, int H);
+/* The model's GLU: the same output, and p's g half overwritten with
+ * sigmoid(g), which bf_glu_backward_saved reads instead of recomputing it. */
+void bf_glu_forward_save(float *out, float *p, int N, int H);
+void bf_glu_backward_saved(float *din, const float *dout, const float *p, int N, int H);
 /* exact GELU: 0.5 x (1 + erf(x / sqrt 2)), as torch.nn.GELU() */
 void bf_gelu_forward(float *out, const float *in, size_t n);
 void bf_gelu_backward(float *din, const float *dout, const float *in, size_t n);
@@ -52,9 +56,8 @@ void bf_dropout_forward(float *out, uint8_t *mask, const float *in, size_t n, fl
                         uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer);
 /* out = res + dropout(in), one pass (res NULL: plain dropout); out may
  * alias in or res. With p == 0, out = res + in. */
-void bf_dropout_add_forward(float *out, uint8_t *mask, const float *in, const float *res,
-                            size_t n, float p, uint64_t seed, uint32_t salt, uint64_t step,
-                            uint32_t layer);
+void bf_dropout_add_forward(float *out, uint8_t *mask, const float *in, const float *res, size_t n,
+                            float p, uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer);
 /* The same masks for R rows of W elements taken out of a larger buffer:
  * row r holds elements (row0 + r * row_step) * W + j of it. in, out and mask
  * are compact (R,W); out may alias in. */
@@ -73,8 +76,8 @@ void bf_dwconv_backward(float *din, float *dw, float *db, const float *dout, con
                         const float *w, int B, int L, int H, int K, int d, int accum);
 /* Channel-first windows + symbol embedding -> channel-last rows:
  * out (B,L,C+E): out[b,t,c] = x[b,c,t]; out[b,t,C+e] = emb[sym[b],e]. */
-void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B,
-                     int C, int L, int E);
+void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B, int C,
+                     int L, int E);
 /* demb (n_symbols,E) += sum over t of the embedding columns of dout (B,L,C+E). */
 void bf_tile_backward(float *demb, const float *dout, const int32_t *sym, int B, int C, int L,
                       int E);
@@ -102,6 +105,12 @@ void bf_groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
 void bf_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                            const float *w, const float *mean, const float *rstd, int B, int L,
                            int H, int G, float *scratch);
+/* GroupNorm backward of dropout_backward(dout, mask, p) in one pass (the
+ * dropped gradient is never written out). */
+void bf_groupnorm_dropout_backward(float *din, float *dw, float *db, const float *dout,
+                                   const uint8_t *mask, float p, const float *in, const float *w,
+                                   const float *mean, const float *rstd, int B, int L, int H, int G,
+                                   float *scratch);
 
 /* ---- attention (ops_attn.c) ---------------------------------------------------- */
 /* Multi-head self-attention core. qkv (B,T,3D) = [q | k | v], heads of D/NH

@@ -25,7 +25,7 @@ void bf_glu_forward(float *out, const float *in, int N, int H)
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
-        k->glu_fwd(out + (size_t)n0 * H, in + (size_t)n0 * 2 * H, nr, H);
+        k->glu_fwd(out + (size_t)n0 * H, in + (size_t)n0 * 2 * H, NULL, nr, H);
     }
 }
 
@@ -36,7 +36,32 @@ void bf_glu_backward(float *din, const float *dout, const float *in, int N, int 
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
-        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, in + (size_t)n0 * 2 * H, nr, H);
+        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, in + (size_t)n0 * 2 * H, 0, nr,
+                   H);
+    }
+}
+
+void bf_glu_forward_save(float *out, float *p, int N, int H)
+{
+    const bf_kern *k = bf_kern_get();
+    const int rb = H >= BF_ELEM_BLOCK ? 1 : BF_ELEM_BLOCK / H, nblk = (N + rb - 1) / rb;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
+        float *pr = p + (size_t)n0 * 2 * H;
+        k->glu_fwd(out + (size_t)n0 * H, pr, pr + H, nr, H);
+    }
+}
+
+void bf_glu_backward_saved(float *din, const float *dout, const float *p, int N, int H)
+{
+    const bf_kern *k = bf_kern_get();
+    const int rb = H >= BF_ELEM_BLOCK ? 1 : BF_ELEM_BLOCK / H, nblk = (N + rb - 1) / rb;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
+        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, p + (size_t)n0 * 2 * H, 1, nr,
+                   H);
     }
 }
 

@@ -66,19 +66,32 @@ void bf_groupnorm_forward(float *out, float *mean, float *rstd, const float *in,
                   in + (size_t)bb * L * H, w, b, L, H, G);
 }
 
-void bf_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                           const float *w, const float *mean, const float *rstd, int B, int L,
-                           int H, int G, float *scratch)
+void bf_groupnorm_dropout_backward(float *din, float *dw, float *db, const float *dout,
+                                   const uint8_t *mask, float p, const float *in, const float *w,
+                                   const float *mean, const float *rstd, int B, int L, int H, int G,
+                                   float *scratch)
 {
     assert(G >= 1 && G <= BF_GN_MAX_GROUPS && H % G == 0);
     const bf_kern *k = bf_kern_get();
+    const float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    if (p <= 0.0f)
+        mask = NULL;
     float *pw = scratch, *pb = scratch + (size_t)B * H; /* per-sample gain/bias grads */
 #pragma omp parallel for schedule(static)
     for (int bb = 0; bb < B; bb++) {
         size_t o = (size_t)bb * L * H;
-        k->gn_bwd(din + o, pw + (size_t)bb * H, pb + (size_t)bb * H, dout + o, in + o, w,
-                  mean + (size_t)bb * G, rstd + (size_t)bb * G, L, H, G);
+        k->gn_bwd(din + o, pw + (size_t)bb * H, pb + (size_t)bb * H, dout + o,
+                  mask ? mask + o : NULL, scale, in + o, w, mean + (size_t)bb * G,
+                  rstd + (size_t)bb * G, L, H, G);
     }
     bf_colsum_add(dw, pw, B, H);
     bf_colsum_add(db, pb, B, H);
+}
+
+void bf_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, const float *mean, const float *rstd, int B, int L,
+                           int H, int G, float *scratch)
+{
+    bf_groupnorm_dropout_backward(din, dw, db, dout, NULL, 0.0f, in, w, mean, rstd, B, L, H, G,
+                                  scratch);
 }
