@@ -174,6 +174,7 @@ int bf_job_demo(int argc, char **argv)
     double strength = 0, lr = 0;
     int seq_len = 0, batch = 0, epochs = 0, hidden = 0, blocks = 0, d_model = 0, heads = 0;
     int layers = 0, emb = 0, workers = 0, patience = 0;
+    int64_t eval_every = 0;
     bf_opt opts[] = {
         {.name = "universe", .type = BF_OPT_STR, .def = "synthetic:16", .help = "symbols: synthetic:N or default50", .dst = &universe},
         {.name = "start", .type = BF_OPT_DATE, .def = "2023-01-03", .help = "first day of bars", .dst = &start},
@@ -187,9 +188,10 @@ int bf_job_demo(int argc, char **argv)
         {.name = "channel-mixer", .type = BF_OPT_CHOICE, .def = "mlp", .choices = "mlp,ivar,none", .help = "channel mixer", .dst = &mixer},
         {.name = "seq-len", .type = BF_OPT_POSINT, .def = "32", .help = "window length", .dst = &seq_len},
         {.name = "batch-size", .type = BF_OPT_POSINT, .def = "256", .help = "batch size", .dst = &batch},
-        {.name = "max-epochs", .type = BF_OPT_POSINT, .def = "4", .help = "epochs at most", .dst = &epochs},
-        {.name = "max-steps", .type = BF_OPT_I64, .def = "600", .help = "optimizer steps at most (0: no cap); keeps the demo near two minutes", .dst = &max_steps},
-        {.name = "patience", .type = BF_OPT_NONNEG, .def = "3", .help = "early-stopping patience in evaluations", .dst = &patience},
+        {.name = "max-epochs", .type = BF_OPT_POSINT, .def = "10", .help = "epochs at most", .dst = &epochs},
+        {.name = "max-steps", .type = BF_OPT_I64, .def = "2000", .help = "optimizer steps at most (0: no cap); keeps the demo near two minutes", .dst = &max_steps},
+        {.name = "eval-every-steps", .type = BF_OPT_I64, .def = "200", .help = "validate every N steps (and at epoch ends); the best checkpoint is kept", .dst = &eval_every},
+        {.name = "patience", .type = BF_OPT_NONNEG, .def = "5", .help = "early-stopping patience in evaluations (0: never stop early)", .dst = &patience},
         {.name = "lr", .type = BF_OPT_POSFLOAT, .def = "1e-3", .help = "learning rate", .dst = &lr},
         {.name = "cnn-hidden", .type = BF_OPT_POSINT, .def = "32", .help = "CNN width", .dst = &hidden},
         {.name = "cnn-blocks", .type = BF_OPT_POSINT, .def = "3", .help = "CNN blocks (kernels 5,5,3, dilations 1,2,4)", .dst = &blocks},
@@ -284,6 +286,7 @@ int bf_job_demo(int argc, char **argv)
         to.max_epochs = epochs;
         to.max_steps = max_steps;
         to.patience = patience;
+        to.eval_every_steps = eval_every;
         to.lr = lr;
         to.seed = (uint64_t)seed;
         to.num_workers = workers;

@@ -31,8 +31,9 @@ def check(cond, msg):
 
 COMMON = ["--universe", "synthetic:8", "--start", "2023-06-01", "--end", "2024-12-31",
           "--seq-len", "32", "--cnn-hidden", "16", "--d-model", "16", "--num-layers", "1",
-          "--emb-dim", "4", "--batch-size", "128", "--max-steps", "500", "--max-epochs", "6",
-          "--lr", "1e-3", "--seed", "11", "--log-level", "warn"]
+          "--emb-dim", "4", "--batch-size", "128", "--max-steps", "1500", "--max-epochs", "10",
+          "--eval-every-steps", "100", "--patience", "0", "--lr", "1e-3", "--seed", "11",
+          "--log-level", "warn"]
 
 
 def run_demo(d, strength):
