@@ -34,6 +34,12 @@ typedef struct bf_kern {
      * ab[j] += per-window float sums over t, window by window in order */
     void (*dwconv_bwd_w)(double *aw, double *ab, const float *dout, const float *in, int B, int L,
                          int H, int c0, int nc, int K, int d);
+    /* Both gradients for one window: din as dwconv_bwd_in; part ((K+1),H):
+     * part[k*H + c] = sum over t (in order) of dout[t,c] in[t-(K-1-k)d, c],
+     * part[K*H + c] = sum over t of dout[t,c] (the window's float partials
+     * that dwconv_bwd_w adds up) */
+    void (*dwconv_bwd_win)(float *din, float *part, const float *dout, const float *in,
+                           const float *w, int L, int H, int K, int d, int accum);
     /* Dropout on elements e0 .. e0+n-1 of a layer's mask (ops_elem.c has the
      * draw), written to out/mask/in[0 .. n); res: out = res + dropped (res
      * may be NULL, out may alias in or res). */

@@ -212,6 +212,67 @@ static void dwconv_bwd_w(double *aw, double *ab, const float *dout, const float 
     }
 }
 
+/* Row by row over the window (contiguous rows), channels in chunks of up to
+ * 8 vectors; the partial sums run over t in the same order as
+ * dwconv_bwd_w's, so the weight gradients come out the same. */
+static void dwconv_bwd_win(float *din, float *part, const float *dout, const float *in,
+                           const float *w, int L, int H, int K, int d, int accum)
+{
+    enum { NV = 8 };
+    for (int c0 = 0; c0 < H; c0 += NV * BF_VW) {
+        const int nc = H - c0 < NV * BF_VW ? H - c0 : NV * BF_VW, nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf pw[32][NV], pb[NV], wk[32][NV];
+        for (int v = 0; v < nv; v++) {
+            pb[v] = bf_vset(0.0f);
+            for (int k = 0; k < K; k++) {
+                pw[k][v] = bf_vset(0.0f);
+                float t[BF_VW] = {0};
+                for (int j = 0; j < BF_VW && v * BF_VW + j < nc; j++)
+                    t[j] = w[(size_t)(c0 + v * BF_VW + j) * K + k];
+                wk[k][v] = bf_vload(t);
+            }
+        }
+        for (int t = 0; t < L; t++) {
+            const float *g = dout + (size_t)t * H + c0;
+            bf_vf gv[NV];
+            for (int v = 0; v < nv; v++) {
+                gv[v] = load_n(g + v * BF_VW, nc - v * BF_VW);
+                pb[v] += gv[v];
+            }
+            for (int k = 0; k < K; k++) {
+                int s = t - (K - 1 - k) * d;
+                if (s < 0)
+                    continue;
+                const float *x = in + (size_t)s * H + c0;
+                for (int v = 0; v < nv; v++)
+                    pw[k][v] += gv[v] * load_n(x + v * BF_VW, nc - v * BF_VW);
+            }
+        }
+        for (int v = 0; v < nv; v++) {
+            int n = nc - v * BF_VW;
+            store_n(part + (size_t)K * H + c0 + v * BF_VW, pb[v], n);
+            for (int k = 0; k < K; k++)
+                store_n(part + (size_t)k * H + c0 + v * BF_VW, pw[k][v], n);
+        }
+        for (int s = 0; s < L; s++) {
+            float *o = din + (size_t)s * H + c0;
+            bf_vf acc[NV];
+            for (int v = 0; v < nv; v++)
+                acc[v] = accum ? load_n(o + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
+            for (int k = 0; k < K; k++) {
+                int t = s + (K - 1 - k) * d;
+                if (t >= L)
+                    continue;
+                const float *g = dout + (size_t)t * H + c0;
+                for (int v = 0; v < nv; v++)
+                    acc[v] += wk[k][v] * load_n(g + v * BF_VW, nc - v * BF_VW);
+            }
+            for (int v = 0; v < nv; v++)
+                store_n(o + v * BF_VW, acc[v], nc - v * BF_VW);
+        }
+    }
+}
+
 /* ---- dropout ---------------------------------------------------------------- */
 
 /* Philox4x32-10 exactly as core/base/rng.c, scalar and 16 counters at once */
@@ -723,6 +784,7 @@ const bf_kern BF_KERN_TABLE = {
     .dwconv_fwd = dwconv_fwd,
     .dwconv_bwd_in = dwconv_bwd_in,
     .dwconv_bwd_w = dwconv_bwd_w,
+    .dwconv_bwd_win = dwconv_bwd_win,
     .dropout = dropout,
     .dropout_bwd = dropout_bwd,
     .colsum = colsum,

@@ -317,8 +317,8 @@ bf_status bf_model_backward(bf_model *m)
         bf_glu_backward_saved(im->gA, im->gB, a->p, N, H);
         bf_linear_backward_ws(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0,
                               im->gW);
-        bf_dwconv_backward(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
-                           cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1);
+        bf_dwconv_backward_ws(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
+                              cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1, im->gDw);
     }
     bf_linear_backward_ws(d->E > 0 ? im->gA : NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N,
                           d->Ci, H, 0, im->gW);

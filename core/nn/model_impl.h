@@ -23,7 +23,7 @@ typedef struct bf_layer_view {
 typedef struct bf_param_view {
     float *emb, *in_w, *in_b;
     bf_blk_view blk[BF_NN_MAX_BLOCKS];
-    float *mx_fc1_w, *mx_fc1_b, *mx_fc2_w, *mx_fc2_b;                      /* mlp */
+    float *mx_fc1_w, *mx_fc1_b, *mx_fc2_w, *mx_fc2_b;                       /* mlp */
     float *mx_ln_w, *mx_ln_b, *mx_qkv_w, *mx_qkv_b, *mx_proj_w, *mx_proj_b; /* ivar */
     float *patch_w, *patch_b, *pos;
     bf_layer_view layer[BF_NN_MAX_LAYERS];
@@ -53,21 +53,22 @@ struct bf_model_impl {
     float *x0;                      /* (N, Ci) tiled input */
     float *s[BF_NN_MAX_BLOCKS + 1]; /* (N, H) residual stream of the stem */
     bf_blk_acts blk[BF_NN_MAX_BLOCKS];
-    float *mx_u, *mx_ug;                               /* mlp */
-    float *mx_t, *mx_ln, *mx_ln_mean, *mx_ln_rstd;     /* ivar: (B,H,L) tokens */
+    float *mx_u, *mx_ug;                           /* mlp */
+    float *mx_t, *mx_ln, *mx_ln_mean, *mx_ln_rstd; /* ivar: (B,H,L) tokens */
     float *mx_qkv, *mx_att, *mx_ao, *mx_pr;
-    float *mo;                                         /* (N, H) mixer output */
-    float *cols, *tok;                                 /* (NT, P*H), (NT, D) */
+    float *mo;         /* (N, H) mixer output */
+    float *cols, *tok; /* (NT, P*H), (NT, D) */
     uint8_t *tok_mask;
-    float *xs[BF_NN_MAX_LAYERS + 1];                   /* (NT, D) residual stream */
+    float *xs[BF_NN_MAX_LAYERS + 1]; /* (NT, D) residual stream */
     bf_layer_acts lay[BF_NN_MAX_LAYERS];
-    float *last, *lnf, *lnf_mean, *lnf_rstd;           /* (B, D) */
-    float *lnq;                                        /* (B, D) last layer's LN1, last tokens */
-    float *y;                                          /* targets of the last forward */
-    int32_t *sym;                                      /* symbol ids of the last forward */
+    float *last, *lnf, *lnf_mean, *lnf_rstd; /* (B, D) */
+    float *lnq;                              /* (B, D) last layer's LN1, last tokens */
+    float *y;                                /* targets of the last forward */
+    int32_t *sym;                            /* symbol ids of the last forward */
     /* backward scratch */
     float *gS, *gA, *gB, *gX, *gQKV, *gCols, *gAtt, *gNorm, *gHead, *dpred;
-    float *gW; /* weight-gradient partials (bf_linear_backward_ws) */
+    float *gW;  /* weight-gradient partials (bf_linear_backward_ws) */
+    float *gDw; /* per-window depthwise-conv gradient partials */
     /* state of the last forward */
     int B, train, have_y;
     uint64_t step;

@@ -20,7 +20,7 @@
 enum { INIT_ZERO, INIT_ONE, INIT_UNIFORM_FANIN, INIT_NORMAL };
 
 typedef struct lay_ctx {
-    bf_model *m;          /* NULL while counting */
+    bf_model *m; /* NULL while counting */
     bf_param_view *pv, *gv;
     int64_t off;
     int n;
@@ -181,15 +181,20 @@ static void init_params(bf_model *m)
 #pragma omp parallel for schedule(static)
         for (int64_t j = 0; j < t->numel; j++) {
             switch (kind) {
-            case INIT_ZERO: p[j] = 0.0f; break;
-            case INIT_ONE: p[j] = 1.0f; break;
+            case INIT_ZERO:
+                p[j] = 0.0f;
+                break;
+            case INIT_ONE:
+                p[j] = 1.0f;
+                break;
             case INIT_NORMAL:
                 p[j] = (float)(std * bf_rng_normal(m->seed, BF_RNG_STREAM_INIT, (uint64_t)i,
                                                    (uint64_t)j));
                 break;
             default:
                 p[j] = (float)(bound * (2.0 * bf_rng_uniform(m->seed, BF_RNG_STREAM_INIT,
-                                                             (uint64_t)i, (uint64_t)j) - 1.0));
+                                                             (uint64_t)i, (uint64_t)j) -
+                                        1.0));
             }
         }
         for (int64_t j = 0; j < t->numel; j++)
@@ -221,7 +226,10 @@ static uint8_t *takem(arena_ctx *a, size_t n)
     return p;
 }
 
-static size_t zmax(size_t a, size_t b) { return a > b ? a : b; }
+static size_t zmax(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
 
 static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_config *cfg, int Bm)
 {
@@ -316,6 +324,10 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     ws = zmax(ws, bf_linear_scratch_floats(nt, d->F, dd));
     ws = zmax(ws, bf_linear_scratch_floats(Bm, dd, 1));
     im->gW = takef(a, ws);
+    int kmax = 1;
+    for (int i = 0; i < d->NB; i++)
+        kmax = cfg->cnn_kernels[i] > kmax ? cfg->cnn_kernels[i] : kmax;
+    im->gDw = takef(a, (size_t)Bm * (kmax + 1) * H);
 }
 
 bf_status bf_model_init(bf_model *m, const bf_model_config *cfg, int max_batch, uint64_t seed)
@@ -391,7 +403,10 @@ void bf_model_free(bf_model *m)
     memset(m, 0, sizeof *m);
 }
 
-int bf_model_n_tensors(const bf_model *m) { return m->n_tensors; }
+int bf_model_n_tensors(const bf_model *m)
+{
+    return m->n_tensors;
+}
 
 const bf_tensor_info *bf_model_tensor(const bf_model *m, int i)
 {

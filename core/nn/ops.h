@@ -74,6 +74,12 @@ void bf_dwconv_forward(float *out, const float *in, const float *w, const float 
                        int H, int K, int d);
 void bf_dwconv_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, int B, int L, int H, int K, int d, int accum);
+/* The same with scratch of B*(K+1)*H floats: both gradients in one pass per
+ * window, the windows' weight-gradient partials added in window order (the
+ * same sums as bf_dwconv_backward); din, dw and db are all required. */
+void bf_dwconv_backward_ws(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, int B, int L, int H, int K, int d, int accum,
+                           float *scratch);
 /* Channel-first windows + symbol embedding -> channel-last rows:
  * out (B,L,C+E): out[b,t,c] = x[b,c,t]; out[b,t,C+e] = emb[sym[b],e]. */
 void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B, int C,

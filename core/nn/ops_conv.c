@@ -58,6 +58,31 @@ void bf_dwconv_backward(float *din, float *dw, float *db, const float *dout, con
     }
 }
 
+void bf_dwconv_backward_ws(float *din, float *dw, float *db, const float *dout, const float *in,
+                           const float *w, int B, int L, int H, int K, int d, int accum,
+                           float *scratch)
+{
+    const bf_kern *kn = bf_kern_get();
+    assert(K >= 1 && K <= BF_DW_MAX_K);
+    const size_t W = (size_t)(K + 1) * H; /* one window's partials */
+#pragma omp parallel for schedule(static)
+    for (int bb = 0; bb < B; bb++)
+        kn->dwconv_bwd_win(din + (size_t)bb * L * H, scratch + bb * W, dout + (size_t)bb * L * H,
+                           in + (size_t)bb * L * H, w, L, H, K, d, accum);
+        /* the windows' partials added in window order in double */
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < W; j++) {
+        double acc = 0.0;
+        for (int bb = 0; bb < B; bb++)
+            acc += scratch[bb * W + j];
+        int k = (int)(j / (size_t)H), c = (int)(j % (size_t)H);
+        if (k < K)
+            dw[(size_t)c * K + k] += (float)acc;
+        else
+            db[c] += (float)acc;
+    }
+}
+
 void bf_tile_forward(float *out, const float *x, const int32_t *sym, const float *emb, int B, int C,
                      int L, int E)
 {
