@@ -14,12 +14,12 @@
 #define BF_INV_SQRT2   0.70710678118654752f
 #define BF_INV_SQRT2PI 0.39894228040143268f
 
-static inline bf_vf load_n(const float *p, int n)
+BF_VINLINE bf_vf load_n(const float *p, int n)
 {
     return n >= BF_VW ? bf_vload(p) : bf_vload_part(p, n);
 }
 
-static inline void store_n(float *p, bf_vf v, int n)
+BF_VINLINE void store_n(float *p, bf_vf v, int n)
 {
     if (n >= BF_VW)
         bf_vstore(p, v);
@@ -27,7 +27,7 @@ static inline void store_n(float *p, bf_vf v, int n)
         bf_vstore_part(p, v, n);
 }
 
-static inline bf_vf gelu_v(bf_vf x)
+BF_VINLINE bf_vf gelu_v(bf_vf x)
 {
     return 0.5f * x * (1.0f + bf_verf(x * BF_INV_SQRT2));
 }
@@ -43,7 +43,7 @@ static void gelu_fwd(float *out, const float *in, size_t n)
 
 /* GELU's derivative cdf(x) + x pdf(x): the exp(-x^2/2) inside erf (bf_verf
  * with a = |x|/sqrt 2) serves as the pdf's too */
-static inline bf_vf gelu_grad_v(bf_vf x, bf_vf g)
+BF_VINLINE bf_vf gelu_grad_v(bf_vf x, bf_vf g)
 {
     const bf_vi sign = (bf_vi)bf_vset(-0.0f);
     bf_vf xs = x * BF_INV_SQRT2;
@@ -74,7 +74,7 @@ static void gelu_bwd(float *din, const float *dout, const float *in, size_t n)
     }
 }
 
-static inline bf_vf sigmoid_v(bf_vf g)
+BF_VINLINE bf_vf sigmoid_v(bf_vf g)
 {
     return 1.0f / (1.0f + bf_vexp(-g));
 }
@@ -298,15 +298,15 @@ static inline void philox1(uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2, 
 
 typedef uint64_t bf_vdu __attribute__((vector_size(128)));
 
-static inline bf_vu mulhi_v(bf_vu a, uint32_t b)
+BF_VINLINE bf_vu mulhi_v(bf_vu a, uint32_t b)
 {
     bf_vdu w = __builtin_convertvector(a, bf_vdu) * (uint64_t)b;
     return __builtin_convertvector(w >> 32, bf_vu);
 }
 
 /* r[w][i] = word w of Philox at counter (c0[i], c1, c2, c3) */
-static inline void philox16(uint64_t key, bf_vu c0, uint32_t c1s, uint32_t c2s, uint32_t c3s,
-                            bf_vu r[4])
+BF_VINLINE void philox16(uint64_t key, bf_vu c0, uint32_t c1s, uint32_t c2s, uint32_t c3s,
+                         bf_vu r[4])
 {
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     bf_vu c1 = (bf_vu){0} + c1s, c2 = (bf_vu){0} + c2s, c3 = (bf_vu){0} + c3s;
@@ -430,7 +430,7 @@ static void colsum(double *acc, const float *src, int N, int W, int c0, int nc)
 /* ---- normalization ------------------------------------------------------------ */
 
 /* lanes j < n of v added to acc[group of channel c0 + j] in channel order */
-static inline void add_groups(double *acc, bf_vf v, int c0, int n, int cg)
+BF_VINLINE void add_groups(double *acc, bf_vf v, int c0, int n, int cg)
 {
     float t[BF_VW];
     bf_vstore(t, v);
@@ -439,7 +439,7 @@ static inline void add_groups(double *acc, bf_vf v, int c0, int n, int cg)
 }
 
 /* a vector of per-group values for channels c0 .. c0+15 */
-static inline bf_vf group_vec(const float *val, int c0, int n, int cg)
+BF_VINLINE bf_vf group_vec(const float *val, int c0, int n, int cg)
 {
     float t[BF_VW] = {0};
     for (int j = 0; j < n; j++)
@@ -487,7 +487,7 @@ static void gn_fwd(float *out, float *mean, float *rstd, const float *in, const 
 }
 
 /* dout through a dropout mask: mask ? dout * scale : 0 (mask NULL: dout) */
-static inline bf_vf masked_load(const float *p, const uint8_t *mask, float scale, int n)
+BF_VINLINE bf_vf masked_load(const float *p, const uint8_t *mask, float scale, int n)
 {
     bf_vf v = load_n(p, n);
     if (!mask)
@@ -549,7 +549,7 @@ static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const ui
 
 /* Row sums: 16 float lanes over the row, the lanes added in order in double
  * (the tail lanes of the last vector are zero). */
-static inline double row_sum(const float *x, int D)
+BF_VINLINE double row_sum(const float *x, int D)
 {
     bf_vf acc = bf_vset(0.0f);
     for (int i = 0; i < D; i += BF_VW)
@@ -562,7 +562,7 @@ static inline double row_sum(const float *x, int D)
     return s;
 }
 
-static inline double row_sumsq(const float *x, int D, float m)
+BF_VINLINE double row_sumsq(const float *x, int D, float m)
 {
     bf_vf acc = bf_vset(0.0f), mv = bf_vset(m);
     for (int i = 0; i < D; i += BF_VW) {
@@ -679,7 +679,7 @@ static void transpose_rows(float *xt, const float *x, int ld, int T, int dh, int
 }
 
 /* row[s] = sum over i (in order) of a[i] * xt[i][s], for s < ns (16 at a time) */
-static inline void dots(float *row, const float *a, const float *xt, int dh, int Tp, int ns)
+BF_VINLINE void dots(float *row, const float *a, const float *xt, int dh, int Tp, int ns)
 {
     for (int s0 = 0; s0 < ns; s0 += BF_VW) {
         bf_vf acc = bf_vset(0.0f);
@@ -732,7 +732,7 @@ static int attn_fwd(float *out, int ldo, float *att, const float *q, const float
 }
 
 /* y[0 .. dh) += a * x[0 .. dh) */
-static inline void axpy(float *y, float a, const float *x, int dh)
+BF_VINLINE void axpy(float *y, float a, const float *x, int dh)
 {
     for (int i0 = 0; i0 < dh; i0 += BF_VW) {
         int n = dh - i0;

@@ -16,54 +16,57 @@
 
 #define BF_VW 16
 
-/* These helpers are static inline and never cross a call boundary, so the
- * 64-byte vector ABI that GCC warns about without AVX-512 does not matter. */
+/* Every function that takes or returns a vector is forced inline, so no
+ * vector crosses a call boundary and the 64-byte vector ABI that GCC warns
+ * about without AVX-512 never applies (also when sanitizers or partial
+ * inlining would otherwise leave an out-of-line copy). */
 #pragma GCC diagnostic ignored "-Wpsabi"
+#define BF_VINLINE static inline __attribute__((always_inline))
 
 typedef float bf_vf __attribute__((vector_size(64)));
 typedef int32_t bf_vi __attribute__((vector_size(64)));
 typedef uint32_t bf_vu __attribute__((vector_size(64)));
 
-static inline bf_vf bf_vload(const float *p)
+BF_VINLINE bf_vf bf_vload(const float *p)
 {
     bf_vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void bf_vstore(float *p, bf_vf v)
+BF_VINLINE void bf_vstore(float *p, bf_vf v)
 {
     memcpy(p, &v, sizeof v);
 }
 
 /* the first n < 16 lanes from p, zeros after */
-static inline bf_vf bf_vload_part(const float *p, int n)
+BF_VINLINE bf_vf bf_vload_part(const float *p, int n)
 {
     float t[BF_VW] = {0};
     memcpy(t, p, (size_t)n * sizeof(float));
     return bf_vload(t);
 }
 
-static inline void bf_vstore_part(float *p, bf_vf v, int n)
+BF_VINLINE void bf_vstore_part(float *p, bf_vf v, int n)
 {
     float t[BF_VW];
     bf_vstore(t, v);
     memcpy(p, t, (size_t)n * sizeof(float));
 }
 
-static inline bf_vf bf_vset(float x)
+BF_VINLINE bf_vf bf_vset(float x)
 {
     return (bf_vf){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
 }
 
 /* m ? a : b for a lane mask m of all-ones / zeros */
-static inline bf_vf bf_vsel(bf_vi m, bf_vf a, bf_vf b)
+BF_VINLINE bf_vf bf_vsel(bf_vi m, bf_vf a, bf_vf b)
 {
     return (bf_vf)((m & (bf_vi)a) | (~m & (bf_vi)b));
 }
 
 /* sum of the 16 lanes as a fixed tree: halves added until one is left */
-static inline float bf_vsum(bf_vf v)
+BF_VINLINE float bf_vsum(bf_vf v)
 {
     float t[BF_VW];
     bf_vstore(t, v);
@@ -73,7 +76,7 @@ static inline float bf_vsum(bf_vf v)
     return t[0];
 }
 
-static inline bf_vf bf_vexp(bf_vf x)
+BF_VINLINE bf_vf bf_vexp(bf_vf x)
 {
     const bf_vf lo = bf_vset(-87.0f), hi = bf_vset(88.0f), magic = bf_vset(12582912.0f);
     x = bf_vsel(x < lo, lo, x);
@@ -92,7 +95,7 @@ static inline bf_vf bf_vexp(bf_vf x)
     return p * (bf_vf)bits;
 }
 
-static inline bf_vf bf_verf(bf_vf x)
+BF_VINLINE bf_vf bf_verf(bf_vf x)
 {
     const bf_vi sign = (bf_vi)bf_vset(-0.0f);
     bf_vf a = (bf_vf)((bf_vi)x & ~sign);
