@@ -447,43 +447,92 @@ BF_VINLINE bf_vf group_vec(const float *val, int c0, int n, int cg)
     return bf_vload(t);
 }
 
-/* Statistics: per-channel float sums over the window's L steps (lanes are
- * channels), then channel by channel into the group's double. */
+/* GroupNorm walks the window row by row (rows are contiguous) over chunks
+ * of up to GN_NV vectors of channels. Statistics: per-channel float sums
+ * over the window's L steps in step order (lanes are channels), then channel
+ * by channel into the group's double. */
+enum { GN_NV = 8 }; /* measured better than 4 despite some spilling in gn_bwd */
+
 static void gn_fwd(float *out, float *mean, float *rstd, const float *in, const float *w,
                    const float *b, int L, int H, int G)
 {
     const int cg = H / G;
     const double cnt = (double)L * cg;
     double s[64] = {0}, ss[64] = {0};
-    for (int c0 = 0; c0 < H; c0 += BF_VW) {
-        int n = H - c0;
-        bf_vf acc = bf_vset(0.0f);
-        for (int t = 0; t < L; t++)
-            acc += load_n(in + (size_t)t * H + c0, n);
-        add_groups(s, acc, c0, n < BF_VW ? n : BF_VW, cg);
+    const bf_vf z = bf_vset(0.0f);
+    for (int c0 = 0; c0 < H; c0 += GN_NV * BF_VW) {
+        const int nc = H - c0 < GN_NV * BF_VW ? H - c0 : GN_NV * BF_VW;
+        const int nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf acc[GN_NV];
+        for (int v = 0; v < nv; v++)
+            acc[v] = z;
+        for (int t = 0; t < L; t++) {
+            const float *x = in + (size_t)t * H + c0;
+            for (int v = 0; v < nv; v++)
+                acc[v] += load_n(x + v * BF_VW, nc - v * BF_VW);
+        }
+        for (int v = 0; v < nv; v++)
+            add_groups(s, acc[v], c0 + v * BF_VW, nc - v * BF_VW < BF_VW ? nc - v * BF_VW : BF_VW,
+                       cg);
     }
     for (int g = 0; g < G; g++)
         mean[g] = (float)(s[g] / cnt);
-    for (int c0 = 0; c0 < H; c0 += BF_VW) {
-        int n = H - c0;
-        bf_vf m = group_vec(mean, c0, n < BF_VW ? n : BF_VW, cg), acc = bf_vset(0.0f);
-        for (int t = 0; t < L; t++) {
-            bf_vf dx = load_n(in + (size_t)t * H + c0, n) - m;
-            acc += dx * dx;
+    for (int c0 = 0; c0 < H; c0 += GN_NV * BF_VW) {
+        const int nc = H - c0 < GN_NV * BF_VW ? H - c0 : GN_NV * BF_VW;
+        const int nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf acc[GN_NV], m[GN_NV];
+        for (int v = 0; v < nv; v++) {
+            acc[v] = z;
+            int n = nc - v * BF_VW;
+            m[v] = group_vec(mean, c0 + v * BF_VW, n < BF_VW ? n : BF_VW, cg);
         }
-        add_groups(ss, acc, c0, n < BF_VW ? n : BF_VW, cg);
+        for (int t = 0; t < L; t++) {
+            const float *x = in + (size_t)t * H + c0;
+            for (int v = 0; v < nv; v++) {
+                bf_vf dx = load_n(x + v * BF_VW, nc - v * BF_VW) - m[v];
+                acc[v] += dx * dx;
+            }
+        }
+        for (int v = 0; v < nv; v++)
+            add_groups(ss, acc[v], c0 + v * BF_VW, nc - v * BF_VW < BF_VW ? nc - v * BF_VW : BF_VW,
+                       cg);
     }
     for (int g = 0; g < G; g++)
         rstd[g] = (float)(1.0 / sqrt(ss[g] / cnt + 1e-5));
-    for (int c0 = 0; c0 < H; c0 += BF_VW) {
-        int n = H - c0, nn = n < BF_VW ? n : BF_VW;
-        bf_vf m = group_vec(mean, c0, nn, cg), r = group_vec(rstd, c0, nn, cg);
-        bf_vf wv = load_n(w + c0, n), bv = load_n(b + c0, n);
+    for (int c0 = 0; c0 < H; c0 += GN_NV * BF_VW) {
+        const int nc = H - c0 < GN_NV * BF_VW ? H - c0 : GN_NV * BF_VW;
+        const int nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf m[GN_NV], r[GN_NV], wv[GN_NV], bv[GN_NV];
+        for (int v = 0; v < nv; v++) {
+            int n = nc - v * BF_VW, nn = n < BF_VW ? n : BF_VW, c = c0 + v * BF_VW;
+            m[v] = group_vec(mean, c, nn, cg);
+            r[v] = group_vec(rstd, c, nn, cg);
+            wv[v] = load_n(w + c, n);
+            bv[v] = load_n(b + c, n);
+        }
         for (int t = 0; t < L; t++) {
-            bf_vf x = load_n(in + (size_t)t * H + c0, n);
-            store_n(out + (size_t)t * H + c0, (x - m) * r * wv + bv, n);
+            const float *x = in + (size_t)t * H + c0;
+            float *o = out + (size_t)t * H + c0;
+            for (int v = 0; v < nv; v++)
+                store_n(o + v * BF_VW,
+                        (load_n(x + v * BF_VW, nc - v * BF_VW) - m[v]) * r[v] * wv[v] + bv[v],
+                        nc - v * BF_VW);
         }
     }
+}
+
+/* lanes of a dropout mask: all-ones where mask[j] != 0 (j < n) */
+BF_VINLINE bf_vi mask_lanes(const uint8_t *mask, int n)
+{
+    bf_vqi m;
+    if (n >= BF_VW) {
+        memcpy(&m, mask, sizeof m);
+    } else {
+        uint8_t t[BF_VW] = {0};
+        memcpy(t, mask, (size_t)n);
+        memcpy(&m, t, sizeof m);
+    }
+    return __builtin_convertvector(m, bf_vi) != 0;
 }
 
 /* dout through a dropout mask: mask ? dout * scale : 0 (mask NULL: dout) */
@@ -492,12 +541,7 @@ BF_VINLINE bf_vf masked_load(const float *p, const uint8_t *mask, float scale, i
     bf_vf v = load_n(p, n);
     if (!mask)
         return v;
-    int8_t mb[BF_VW] = {0};
-    memcpy(mb, mask, (size_t)(n < BF_VW ? n : BF_VW));
-    bf_vqi m;
-    memcpy(&m, mb, sizeof m);
-    bf_vi keep = __builtin_convertvector(m, bf_vi) != 0;
-    return bf_vsel(keep, v * scale, bf_vset(0.0f));
+    return bf_vsel(mask_lanes(mask, n), v * scale, bf_vset(0.0f));
 }
 
 static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const uint8_t *mask,
@@ -507,42 +551,67 @@ static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const ui
     const int cg = H / G;
     const double cnt = (double)L * cg;
     double s1[64] = {0}, s2[64] = {0};
-    for (int c0 = 0; c0 < H; c0 += BF_VW) {
-        int n = H - c0, nn = n < BF_VW ? n : BF_VW;
-        bf_vf m = group_vec(mean, c0, nn, cg), r = group_vec(rstd, c0, nn, cg);
-        bf_vf wv = load_n(w + c0, n), z = bf_vset(0.0f);
-        bf_vf p1 = z, p2 = z, aw = z, ab = z;
+    float m1[64], m2[64];
+    const bf_vf z = bf_vset(0.0f);
+    for (int c0 = 0; c0 < H; c0 += GN_NV * BF_VW) {
+        const int nc = H - c0 < GN_NV * BF_VW ? H - c0 : GN_NV * BF_VW;
+        const int nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf m[GN_NV], r[GN_NV], wv[GN_NV], p1[GN_NV], p2[GN_NV], aw[GN_NV], ab[GN_NV];
+        for (int v = 0; v < nv; v++) {
+            int n = nc - v * BF_VW, nn = n < BF_VW ? n : BF_VW, c = c0 + v * BF_VW;
+            m[v] = group_vec(mean, c, nn, cg);
+            r[v] = group_vec(rstd, c, nn, cg);
+            wv[v] = load_n(w + c, n);
+            p1[v] = p2[v] = aw[v] = ab[v] = z;
+        }
         for (int t = 0; t < L; t++) {
             size_t o = (size_t)t * H + c0;
-            bf_vf x = load_n(in + o, n),
-                  g = masked_load(dout + o, mask ? mask + o : NULL, scale, n);
-            bf_vf xh = (x - m) * r, dn = g * wv;
-            p1 += dn;
-            p2 += dn * xh;
-            aw += g * xh;
-            ab += g;
+            for (int v = 0; v < nv; v++) {
+                int n = nc - v * BF_VW;
+                size_t ov = o + (size_t)v * BF_VW;
+                bf_vf x = load_n(in + ov, n),
+                      g = masked_load(dout + ov, mask ? mask + ov : NULL, scale, n);
+                bf_vf xh = (x - m[v]) * r[v], dn = g * wv[v];
+                p1[v] += dn;
+                p2[v] += dn * xh;
+                aw[v] += g * xh;
+                ab[v] += g;
+            }
         }
-        add_groups(s1, p1, c0, nn, cg);
-        add_groups(s2, p2, c0, nn, cg);
-        store_n(sw + c0, aw, n);
-        store_n(sb + c0, ab, n);
+        for (int v = 0; v < nv; v++) {
+            int n = nc - v * BF_VW, nn = n < BF_VW ? n : BF_VW, c = c0 + v * BF_VW;
+            add_groups(s1, p1[v], c, nn, cg);
+            add_groups(s2, p2[v], c, nn, cg);
+            store_n(sw + c, aw[v], n);
+            store_n(sb + c, ab[v], n);
+        }
     }
-    float m1[64], m2[64];
     for (int g = 0; g < G; g++) {
         m1[g] = (float)(s1[g] / cnt);
         m2[g] = (float)(s2[g] / cnt);
     }
-    for (int c0 = 0; c0 < H; c0 += BF_VW) {
-        int n = H - c0, nn = n < BF_VW ? n : BF_VW;
-        bf_vf m = group_vec(mean, c0, nn, cg), r = group_vec(rstd, c0, nn, cg);
-        bf_vf a1 = group_vec(m1, c0, nn, cg), a2 = group_vec(m2, c0, nn, cg);
-        bf_vf wv = load_n(w + c0, n);
+    for (int c0 = 0; c0 < H; c0 += GN_NV * BF_VW) {
+        const int nc = H - c0 < GN_NV * BF_VW ? H - c0 : GN_NV * BF_VW;
+        const int nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf m[GN_NV], r[GN_NV], wv[GN_NV], a1[GN_NV], a2[GN_NV];
+        for (int v = 0; v < nv; v++) {
+            int n = nc - v * BF_VW, nn = n < BF_VW ? n : BF_VW, c = c0 + v * BF_VW;
+            m[v] = group_vec(mean, c, nn, cg);
+            r[v] = group_vec(rstd, c, nn, cg);
+            a1[v] = group_vec(m1, c, nn, cg);
+            a2[v] = group_vec(m2, c, nn, cg);
+            wv[v] = load_n(w + c, n);
+        }
         for (int t = 0; t < L; t++) {
             size_t o = (size_t)t * H + c0;
-            bf_vf x = load_n(in + o, n),
-                  g = masked_load(dout + o, mask ? mask + o : NULL, scale, n);
-            bf_vf xh = (x - m) * r;
-            store_n(din + o, (g * wv - a1 - xh * a2) * r, n);
+            for (int v = 0; v < nv; v++) {
+                int n = nc - v * BF_VW;
+                size_t ov = o + (size_t)v * BF_VW;
+                bf_vf x = load_n(in + ov, n),
+                      g = masked_load(dout + ov, mask ? mask + ov : NULL, scale, n);
+                bf_vf xh = (x - m[v]) * r[v];
+                store_n(din + ov, (g * wv[v] - a1[v] - xh * a2[v]) * r[v], n);
+            }
         }
     }
 }
