@@ -26,7 +26,7 @@ void bf_linear_backward(float *din, float *dw, float *db, const float *dout, con
                         const float *w, int N, int In, int O, int accum);
 /* The same with a workspace of bf_linear_scratch_floats(N, In, O) floats
  * (NULL: the weight gradient is one single-threaded GEMM): dw is then summed
- * over fixed row chunks of 1024 in chunk order, the chunks and the input
+ * over fixed row chunks of ~1024 (a function of N) in chunk order, the chunks and the input
  * gradient's row tiles sharing the threads. */
 void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, const float *in,
                            const float *w, int N, int In, int O, int accum, float *scratch);

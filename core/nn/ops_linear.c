@@ -26,19 +26,29 @@
  * the forward GEMMs at 50-100 GFLOP/s, 1024-row tiles at 90-140. */
 #define BF_GEMM_ROWS 1024
 
-/* C (M,N) = A (M,K) . op(B) + beta C as row tiles of BF_GEMM_ROWS, one
+/* Rows per tile for M rows: as many tiles as 1024-row tiles would take, made
+ * equal (a multiple of 16), so that e.g. 3840 rows are 4 x 960, not 3 x 1024
+ * + 768: the threads get even shares. A function of M only. */
+static int tile_rows(int M)
+{
+    int nt = (M + BF_GEMM_ROWS - 1) / BF_GEMM_ROWS;
+    int r = (M + nt - 1) / nt;
+    return (r + 15) / 16 * 16;
+}
+
+/* C (M,N) = A (M,K) . op(B) + beta C as row tiles of tile_rows(M), one
  * single-threaded sgemm per tile, tiles shared among the OpenMP threads. */
 static void gemm_rows(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc)
 {
-    int tm = (M + BF_GEMM_ROWS - 1) / BF_GEMM_ROWS;
+    const int R = tile_rows(M), tm = (M + R - 1) / R;
     if (tm <= 1 || (double)M * N * K < 2e5) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < tm; t++) {
-        int m0 = t * BF_GEMM_ROWS, mm = M - m0 < BF_GEMM_ROWS ? M - m0 : BF_GEMM_ROWS;
+        int m0 = t * R, mm = M - m0 < R ? M - m0 : R;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, mm, N, K, 1.0f, A + (size_t)m0 * lda, lda, B,
                     ldb, beta, C + (size_t)m0 * ldc, ldc);
     }
@@ -76,7 +86,7 @@ void bf_colsum_add(float *dst, const float *src, int N, int W)
 
 size_t bf_linear_scratch_floats(int N, int In, int O)
 {
-    int tc = (N + BF_GEMM_ROWS - 1) / BF_GEMM_ROWS;
+    int R = tile_rows(N), tc = (N + R - 1) / R;
     return tc > 1 ? (size_t)tc * O * In : 0;
 }
 
@@ -86,7 +96,7 @@ void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, 
     /* One task list: the input gradient's row tiles, then the weight
      * gradient's row chunks (dout_c^T . in_c into partial c), so both GEMMs
      * share the threads. Partials are added in chunk order afterwards. */
-    const int tc = (N + BF_GEMM_ROWS - 1) / BF_GEMM_ROWS;
+    const int R = tile_rows(N), tc = (N + R - 1) / R;
     const int split = dw && scratch && tc > 1 && (double)N * In * O >= 2e5;
     const int tin = din ? (split ? tc : 1) : 0, tw = dw ? (split ? tc : 1) : 0;
     const float bin = accum ? 1.0f : 0.0f;
@@ -99,7 +109,7 @@ void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, 
 #pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < tin + tw; t++) {
             int c = t < tin ? t : t - tin;
-            int m0 = c * BF_GEMM_ROWS, mm = N - m0 < BF_GEMM_ROWS ? N - m0 : BF_GEMM_ROWS;
+            int m0 = c * R, mm = N - m0 < R ? N - m0 : R;
             if (t < tin)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mm, In, O, 1.0f,
                             dout + (size_t)m0 * O, O, w, In, bin, din + (size_t)m0 * In, In);
