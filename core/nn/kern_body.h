@@ -328,6 +328,25 @@ BF_VINLINE void philox16(uint64_t key, bf_vu c0, uint32_t c1s, uint32_t c2s, uin
 }
 
 typedef uint16_t bf_vhu __attribute__((vector_size(32)));
+typedef uint64_t bf_vdu8 __attribute__((vector_size(64)));
+typedef int32_t bf_vperm __attribute__((vector_size(64)));
+typedef int64_t bf_vperm8 __attribute__((vector_size(64)));
+
+/* words[4i + w] = r[w][i]: interleave r0/r1 and r2/r3 lane by lane, then the
+ * two 64-bit pair streams */
+BF_VINLINE void transpose4x16(uint32_t *words, const bf_vu r[4])
+{
+    const bf_vperm lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+    const bf_vperm hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const bf_vperm8 qlo = {0, 8, 1, 9, 2, 10, 3, 11}, qhi = {4, 12, 5, 13, 6, 14, 7, 15};
+    bf_vdu8 a0 = (bf_vdu8)__builtin_shuffle(r[0], r[1], lo);
+    bf_vdu8 a1 = (bf_vdu8)__builtin_shuffle(r[0], r[1], hi);
+    bf_vdu8 b0 = (bf_vdu8)__builtin_shuffle(r[2], r[3], lo);
+    bf_vdu8 b1 = (bf_vdu8)__builtin_shuffle(r[2], r[3], hi);
+    bf_vdu8 o[4] = {__builtin_shuffle(a0, b0, qlo), __builtin_shuffle(a0, b0, qhi),
+                    __builtin_shuffle(a1, b1, qlo), __builtin_shuffle(a1, b1, qhi)};
+    memcpy(words, o, sizeof o);
+}
 typedef int8_t bf_vqi __attribute__((vector_size(16)));
 
 /* Elements e .. g1-1 of Philox group g (scalar) */
@@ -368,9 +387,7 @@ static void dropout(float *out, uint8_t *mask, const float *in, const float *res
         bf_vu r[4];
         philox16(key, lane + (uint32_t)(e / 8), layer, step, salt, r);
         uint32_t words[4 * BF_VW];
-        for (int i = 0; i < BF_VW; i++)
-            for (int w = 0; w < 4; w++)
-                words[4 * i + w] = r[w][i];
+        transpose4x16(words, r);
         for (int q = 0; q < 8; q++) {
             bf_vhu h;
             memcpy(&h, (const uint16_t *)words + 16 * q, sizeof h);
