@@ -15,14 +15,21 @@
 
 typedef struct bf_kern {
     const char *name; /* "avx512", "avx2", "sse2" (or "generic" off x86) */
-    /* GELU (exact, erf form) over n elements */
-    void (*gelu_fwd)(float *out, const float *in, size_t n);
-    void (*gelu_bwd)(float *din, const float *dout, const float *in, size_t n);
-    /* GLU over R rows: in (R,2H) = [a | g], out (R,H); sig (rows at stride
-     * 2H, may be in + H) receives sigmoid(g) for the backward, or NULL */
-    void (*glu_fwd)(float *out, const float *in, float *sig, int R, int H);
-    /* saved: in's g half holds sigmoid(g) as glu_fwd left it */
-    void (*glu_bwd)(float *din, const float *dout, const float *in, int saved, int R, int H);
+    /* GELU (exact, erf form) of R rows of W: out = gelu(in + bias), bias (W)
+     * or NULL */
+    void (*gelu_fwd)(float *out, const float *in, const float *bias, int R, size_t W);
+    /* din = dout * gelu'(in + bias); colsum (W) or NULL receives the column
+     * sums of din over the R rows (float, row order) */
+    void (*gelu_bwd)(float *din, const float *dout, const float *in, const float *bias,
+                     float *colsum, int R, size_t W);
+    /* GLU over R rows: in (R,2H) = [a | g] plus bias (2H) or NULL, out (R,H) =
+     * (a + ba) sigmoid(g + bg); sig (rows at stride 2H, may be in + H)
+     * receives the sigmoid for the backward, or NULL */
+    void (*glu_fwd)(float *out, const float *in, const float *bias, float *sig, int R, int H);
+    /* saved: in's g half holds the sigmoid as glu_fwd left it; colsum (2H)
+     * or NULL receives the column sums of din over the R rows */
+    void (*glu_bwd)(float *din, const float *dout, const float *in, const float *bias, int saved,
+                    float *colsum, int R, int H);
     /* Depthwise causal dilated conv of one window, channel-last (ops.h):
      * out/in (L,H), w (H,K), b (H) or NULL. */
     void (*dwconv_fwd)(float *out, const float *in, const float *w, const float *b, int L, int H,

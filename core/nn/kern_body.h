@@ -32,13 +32,20 @@ BF_VINLINE bf_vf gelu_v(bf_vf x)
     return 0.5f * x * (1.0f + bf_verf(x * BF_INV_SQRT2));
 }
 
-static void gelu_fwd(float *out, const float *in, size_t n)
+/* R rows of W: out = gelu(in + bias) (bias (W) or NULL) */
+static void gelu_fwd(float *out, const float *in, const float *bias, int R, size_t W)
 {
-    size_t i = 0;
-    for (; i + BF_VW <= n; i += BF_VW)
-        bf_vstore(out + i, gelu_v(bf_vload(in + i)));
-    if (i < n)
-        bf_vstore_part(out + i, gelu_v(bf_vload_part(in + i, (int)(n - i))), (int)(n - i));
+    for (int n = 0; n < R; n++) {
+        const float *x = in + (size_t)n * W;
+        float *o = out + (size_t)n * W;
+        for (size_t i = 0; i < W; i += BF_VW) {
+            int k = W - i < BF_VW ? (int)(W - i) : BF_VW;
+            bf_vf v = load_n(x + i, k);
+            if (bias)
+                v += load_n(bias + i, k);
+            store_n(o + i, gelu_v(v), k);
+        }
+    }
 }
 
 /* GELU's derivative cdf(x) + x pdf(x): the exp(-x^2/2) inside erf (bf_verf
@@ -62,15 +69,32 @@ BF_VINLINE bf_vf gelu_grad_v(bf_vf x, bf_vf g)
     return g * (cdf + x * pdf);
 }
 
-static void gelu_bwd(float *din, const float *dout, const float *in, size_t n)
+/* lanes j < n of v added to acc[j] */
+BF_VINLINE void acc_cols(float *acc, bf_vf v, int n)
 {
-    size_t i = 0;
-    for (; i + BF_VW <= n; i += BF_VW)
-        bf_vstore(din + i, gelu_grad_v(bf_vload(in + i), bf_vload(dout + i)));
-    if (i < n) {
-        int r = (int)(n - i);
-        bf_vstore_part(din + i, gelu_grad_v(bf_vload_part(in + i, r), bf_vload_part(dout + i, r)),
-                       r);
+    store_n(acc, load_n(acc, n) + v, n);
+}
+
+/* din = dout * gelu'(in + bias) over R rows of W; colsum (W) or NULL:
+ * overwritten with the column sums of din over the R rows, in row order */
+static void gelu_bwd(float *din, const float *dout, const float *in, const float *bias,
+                     float *colsum, int R, size_t W)
+{
+    if (colsum)
+        memset(colsum, 0, W * sizeof(float));
+    for (int n = 0; n < R; n++) {
+        const float *x = in + (size_t)n * W, *g = dout + (size_t)n * W;
+        float *o = din + (size_t)n * W;
+        for (size_t i = 0; i < W; i += BF_VW) {
+            int k = W - i < BF_VW ? (int)(W - i) : BF_VW;
+            bf_vf v = load_n(x + i, k);
+            if (bias)
+                v += load_n(bias + i, k);
+            bf_vf d = gelu_grad_v(v, load_n(g + i, k));
+            store_n(o + i, d, k);
+            if (colsum)
+                acc_cols(colsum + i, d, k);
+        }
     }
 }
 
@@ -79,36 +103,58 @@ BF_VINLINE bf_vf sigmoid_v(bf_vf g)
     return 1.0f / (1.0f + bf_vexp(-g));
 }
 
-/* sig: where to keep sigmoid(g) for the backward (rows at stride 2H, may be
- * the g half of in itself), or NULL */
-static void glu_fwd(float *out, const float *in, float *sig, int R, int H)
+/* GLU of R rows of in (R,2H) = [a | g] plus bias (2H, or NULL): out =
+ * (a + ba) * sigmoid(g + bg). sig: where to keep the sigmoid for the
+ * backward (rows at stride 2H, may be the g half of in itself), or NULL. */
+static void glu_fwd(float *out, const float *in, const float *bias, float *sig, int R, int H)
 {
     for (int n = 0; n < R; n++) {
         const float *a = in + (size_t)n * 2 * H, *g = a + H;
         float *o = out + (size_t)n * H, *sr = sig ? sig + (size_t)n * 2 * H : NULL;
         for (int c = 0; c < H; c += BF_VW) {
             int r = H - c;
-            bf_vf sv = sigmoid_v(load_n(g + c, r));
-            store_n(o + c, load_n(a + c, r) * sv, r);
+            bf_vf av = load_n(a + c, r), gv = load_n(g + c, r);
+            if (bias) {
+                av += load_n(bias + c, r);
+                gv += load_n(bias + H + c, r);
+            }
+            bf_vf sv = sigmoid_v(gv);
+            store_n(o + c, av * sv, r);
             if (sr)
                 store_n(sr + c, sv, r);
         }
     }
 }
 
-/* saved: the g half of in holds sigmoid(g) (glu_fwd's sig) */
-static void glu_bwd(float *din, const float *dout, const float *in, int saved, int R, int H)
+/* saved: the g half of in holds the sigmoid (glu_fwd's sig); bias as
+ * glu_fwd's. colsum (2H) or NULL: overwritten with the column sums of din
+ * over the R rows, in row order. */
+static void glu_bwd(float *din, const float *dout, const float *in, const float *bias, int saved,
+                    float *colsum, int R, int H)
 {
+    if (colsum)
+        memset(colsum, 0, (size_t)2 * H * sizeof(float));
     for (int n = 0; n < R; n++) {
         const float *a = in + (size_t)n * 2 * H, *g = a + H;
         const float *d = dout + (size_t)n * H;
         float *da = din + (size_t)n * 2 * H, *dg = da + H;
         for (int c = 0; c < H; c += BF_VW) {
             int r = H - c;
-            bf_vf s = saved ? load_n(g + c, r) : sigmoid_v(load_n(g + c, r));
-            bf_vf dv = load_n(d + c, r), av = load_n(a + c, r);
-            store_n(da + c, dv * s, r);
-            store_n(dg + c, dv * av * s * (1.0f - s), r);
+            bf_vf av = load_n(a + c, r), gv = load_n(g + c, r);
+            if (bias) {
+                av += load_n(bias + c, r);
+                if (!saved)
+                    gv += load_n(bias + H + c, r);
+            }
+            bf_vf s = saved ? gv : sigmoid_v(gv);
+            bf_vf dv = load_n(d + c, r);
+            bf_vf ga = dv * s, gg = dv * av * s * (1.0f - s);
+            store_n(da + c, ga, r);
+            store_n(dg + c, gg, r);
+            if (colsum) {
+                acc_cols(colsum + c, ga, r);
+                acc_cols(colsum + H + c, gg, r);
+            }
         }
     }
 }

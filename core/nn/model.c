@@ -52,8 +52,8 @@ static void last_layer_forward(struct bf_model_impl *im, const bf_layer_view *w,
             o[j] = xr[j] + dr[j];
     }
     bf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x1, w->ln2_w, w->ln2_b, B, D);
-    bf_linear_forward(a->f1, a->ln2, w->fc1_w, w->fc1_b, B, D, d->F);
-    bf_gelu_forward(a->fg, a->f1, (size_t)B * d->F);
+    bf_linear_forward(a->f1, a->ln2, w->fc1_w, NULL, B, D, d->F);
+    bf_gelu_bias_forward(a->fg, a->f1, w->fc1_b, B, d->F);
     bf_linear_forward(a->f2, a->fg, w->fc2_w, w->fc2_b, B, d->F, D);
     bf_dropout_rows_forward(im->gA, a->mask_f, a->f2, B, D, T - 1, T, pt, seed, salt, step,
                             DROP_LAYER + 2u * (uint32_t)l + 1u);
@@ -72,9 +72,8 @@ static void last_layer_backward(struct bf_model_impl *im, const bf_layer_view *w
     bf_dropout_backward(im->gA, dx2, a->mask_f, (size_t)B * D, pt);
     bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, B, d->F, D, 0,
                           im->gW);
-    bf_gelu_backward(im->gA, im->gB, a->f1, (size_t)B * d->F);
-    bf_linear_backward_ws(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, B, D, d->F, 0,
-                          im->gW);
+    bf_gelu_bias_backward(im->gA, im->gB, a->f1, w->fc1_b, B, d->F, gw->fc1_b, im->gCol);
+    bf_linear_backward_ws(im->gB, gw->fc1_w, NULL, im->gA, a->ln2, w->fc1_w, B, D, d->F, 0, im->gW);
     bf_layernorm_backward(im->gA, gw->ln2_w, gw->ln2_b, im->gB, a->x1, w->ln2_w, a->ln2_mean,
                           a->ln2_rstd, B, D);
     float *dx1 = dx2;
@@ -140,8 +139,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         const bf_blk_view *w = &p->blk[i];
         bf_dwconv_forward(a->a, im->s[i], w->dw_w, w->dw_b, B, d->L, H, cfg->cnn_kernels[i],
                           cfg->cnn_dilations[i]);
-        bf_linear_forward(a->p, a->a, w->pw_w, w->pw_b, N, H, 2 * H);
-        bf_glu_forward_save(a->g, a->p, N, H);
+        bf_linear_forward(a->p, a->a, w->pw_w, NULL, N, H, 2 * H);
+        bf_glu_forward_save(a->g, a->p, w->pw_b, N, H);
         bf_groupnorm_forward(a->n, a->gn_mean, a->gn_rstd, a->g, w->gn_w, w->gn_b, B, d->L, H,
                              d->G);
         bf_dropout_add_forward(im->s[i + 1], a->mask, a->n, im->s[i], (size_t)N * H, pc, seed, salt,
@@ -151,8 +150,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
 
     /* 2. channel mixer */
     if (cfg->channel_mixer == BF_MIXER_MLP) {
-        bf_linear_forward(im->mx_u, s, p->mx_fc1_w, p->mx_fc1_b, N, H, H);
-        bf_gelu_forward(im->mx_ug, im->mx_u, (size_t)N * H);
+        bf_linear_forward(im->mx_u, s, p->mx_fc1_w, NULL, N, H, H);
+        bf_gelu_bias_forward(im->mx_ug, im->mx_u, p->mx_fc1_b, N, H);
         bf_linear_forward(im->mo, im->mx_ug, p->mx_fc2_w, p->mx_fc2_b, N, H, H);
         bf_add_forward(im->mo, im->mo, s, (size_t)N * H);
     } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
@@ -187,8 +186,8 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         bf_dropout_add_forward(a->x1, a->mask_a, a->pr, xl, (size_t)NT * D, pt, seed, salt, step,
                                DROP_LAYER + 2u * (uint32_t)l);
         bf_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->x1, w->ln2_w, w->ln2_b, NT, D);
-        bf_linear_forward(a->f1, a->ln2, w->fc1_w, w->fc1_b, NT, D, d->F);
-        bf_gelu_forward(a->fg, a->f1, (size_t)NT * d->F);
+        bf_linear_forward(a->f1, a->ln2, w->fc1_w, NULL, NT, D, d->F);
+        bf_gelu_bias_forward(a->fg, a->f1, w->fc1_b, NT, d->F);
         bf_linear_forward(a->f2, a->fg, w->fc2_w, w->fc2_b, NT, d->F, D);
         bf_dropout_add_forward(a->x2, a->mask_f, a->f2, a->x1, (size_t)NT * D, pt, seed, salt, step,
                                DROP_LAYER + 2u * (uint32_t)l + 1u);
@@ -260,9 +259,9 @@ bf_status bf_model_backward(bf_model *m)
         bf_dropout_backward(im->gA, im->gX, a->mask_f, (size_t)NT * D, pt);
         bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0,
                               im->gW);
-        bf_gelu_backward(im->gA, im->gB, a->f1, (size_t)NT * d->F);
-        bf_linear_backward_ws(im->gB, gw->fc1_w, gw->fc1_b, im->gA, a->ln2, w->fc1_w, NT, D, d->F,
-                              0, im->gW);
+        bf_gelu_bias_backward(im->gA, im->gB, a->f1, w->fc1_b, NT, d->F, gw->fc1_b, im->gCol);
+        bf_linear_backward_ws(im->gB, gw->fc1_w, NULL, im->gA, a->ln2, w->fc1_w, NT, D, d->F, 0,
+                              im->gW);
         bf_layernorm_backward(im->gA, gw->ln2_w, gw->ln2_b, im->gB, a->x1, w->ln2_w, a->ln2_mean,
                               a->ln2_rstd, NT, D);
         bf_add_inplace(im->gX, im->gA, (size_t)NT * D);
@@ -290,8 +289,8 @@ bf_status bf_model_backward(bf_model *m)
     if (cfg->channel_mixer == BF_MIXER_MLP) {
         bf_linear_backward_ws(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N,
                               H, H, 0, im->gW);
-        bf_gelu_backward(im->gB, im->gA, im->mx_u, (size_t)N * H);
-        bf_linear_backward_ws(im->gS, g->mx_fc1_w, g->mx_fc1_b, im->gB, s, p->mx_fc1_w, N, H, H, 1,
+        bf_gelu_bias_backward(im->gB, im->gA, im->mx_u, p->mx_fc1_b, N, H, g->mx_fc1_b, im->gCol);
+        bf_linear_backward_ws(im->gS, g->mx_fc1_w, NULL, im->gB, s, p->mx_fc1_w, N, H, H, 1,
                               im->gW);
     } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
         const int NC = B * H, L = d->L;
@@ -314,8 +313,8 @@ bf_status bf_model_backward(bf_model *m)
         const bf_blk_view *gw = &g->blk[i];
         bf_groupnorm_dropout_backward(im->gB, gw->gn_w, gw->gn_b, im->gS, a->mask, pc, a->g,
                                       w->gn_w, a->gn_mean, a->gn_rstd, B, d->L, H, d->G, im->gNorm);
-        bf_glu_backward_saved(im->gA, im->gB, a->p, N, H);
-        bf_linear_backward_ws(im->gB, gw->pw_w, gw->pw_b, im->gA, a->a, w->pw_w, N, H, 2 * H, 0,
+        bf_glu_backward_saved(im->gA, im->gB, a->p, w->pw_b, N, H, gw->pw_b, im->gCol);
+        bf_linear_backward_ws(im->gB, gw->pw_w, NULL, im->gA, a->a, w->pw_w, N, H, 2 * H, 0,
                               im->gW);
         bf_dwconv_backward_ws(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
                               cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1, im->gDw);

@@ -67,8 +67,9 @@ struct bf_model_impl {
     int32_t *sym;                            /* symbol ids of the last forward */
     /* backward scratch */
     float *gS, *gA, *gB, *gX, *gQKV, *gCols, *gAtt, *gNorm, *gHead, *dpred;
-    float *gW;  /* weight-gradient partials (bf_linear_backward_ws) */
-    float *gDw; /* per-window depthwise-conv gradient partials */
+    float *gW;   /* weight-gradient partials (bf_linear_backward_ws) */
+    float *gDw;  /* per-window depthwise-conv gradient partials */
+    float *gCol; /* per-32-row column-sum partials (bias gradients fused into GLU/GELU) */
     /* state of the last forward */
     int B, train, have_y;
     uint64_t step;

@@ -328,6 +328,8 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     for (int i = 0; i < d->NB; i++)
         kmax = cfg->cnn_kernels[i] > kmax ? cfg->cnn_kernels[i] : kmax;
     im->gDw = takef(a, (size_t)Bm * (kmax + 1) * H);
+    size_t runs = (N + 31) / 32, runs_t = (NT + 31) / 32;
+    im->gCol = takef(a, zmax(runs * 2 * H, runs_t * d->F));
 }
 
 bf_status bf_model_init(bf_model *m, const bf_model_config *cfg, int max_batch, uint64_t seed)

@@ -38,10 +38,21 @@ void bf_colsum_add(float *dst, const float *src, int N, int W);
 /* GLU over the width: in (N,2H) = [a | g], out (N,H) = a * sigmoid(g). */
 void bf_glu_forward(float *out, const float *in, int N, int H);
 void bf_glu_backward(float *din, const float *dout, const float *in, int N, int H);
-/* The model's GLU: the same output, and p's g half overwritten with
- * sigmoid(g), which bf_glu_backward_saved reads instead of recomputing it. */
-void bf_glu_forward_save(float *out, float *p, int N, int H);
-void bf_glu_backward_saved(float *din, const float *dout, const float *p, int N, int H);
+/* The model's GLU with the pointwise conv's bias folded in: p (N,2H) is the
+ * GEMM output without bias; out = (a + ba) sigmoid(g + bg), and p's g half
+ * is overwritten with the sigmoid, which bf_glu_backward_saved reads instead
+ * of recomputing it. Its backward also adds the bias gradient, the column
+ * sums of din, to db (NULL: not) in bf_colsum_add's order; scratch:
+ * ceil(N/32) * 2H floats. */
+void bf_glu_forward_save(float *out, float *p, const float *bias, int N, int H);
+void bf_glu_backward_saved(float *din, const float *dout, const float *p, const float *bias, int N,
+                           int H, float *db, float *scratch);
+/* GELU of a linear layer's output without its bias: out = gelu(in + bias)
+ * over N rows of W; the backward adds the bias gradient (column sums of din,
+ * bf_colsum_add's order) to db (NULL: not); scratch: ceil(N/32) * W floats. */
+void bf_gelu_bias_forward(float *out, const float *in, const float *bias, int N, int W);
+void bf_gelu_bias_backward(float *din, const float *dout, const float *in, const float *bias, int N,
+                           int W, float *db, float *scratch);
 /* exact GELU: 0.5 x (1 + erf(x / sqrt 2)), as torch.nn.GELU() */
 void bf_gelu_forward(float *out, const float *in, size_t n);
 void bf_gelu_backward(float *din, const float *dout, const float *in, size_t n);

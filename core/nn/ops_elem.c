@@ -17,6 +17,20 @@
 /* GLU and GELU run the vector kernels (kern.h) on row blocks / fixed
  * element blocks shared among the threads. */
 #define BF_ELEM_BLOCK 4096 /* elements per parallel chunk */
+#define BF_RUN        32   /* rows per column-sum run, as bf_colsum_add */
+
+/* db (W) += the runs' partial column sums part (nruns, W), added in run
+ * order in double: the arithmetic of bf_colsum_add */
+static void add_runs(float *db, const float *part, int nruns, int W)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < W; c++) {
+        double acc = 0.0;
+        for (int r = 0; r < nruns; r++)
+            acc += part[(size_t)r * W + c];
+        db[c] += (float)acc;
+    }
+}
 
 void bf_glu_forward(float *out, const float *in, int N, int H)
 {
@@ -25,7 +39,7 @@ void bf_glu_forward(float *out, const float *in, int N, int H)
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
-        k->glu_fwd(out + (size_t)n0 * H, in + (size_t)n0 * 2 * H, NULL, nr, H);
+        k->glu_fwd(out + (size_t)n0 * H, in + (size_t)n0 * 2 * H, NULL, NULL, nr, H);
     }
 }
 
@@ -36,12 +50,12 @@ void bf_glu_backward(float *din, const float *dout, const float *in, int N, int 
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
-        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, in + (size_t)n0 * 2 * H, 0, nr,
-                   H);
+        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, in + (size_t)n0 * 2 * H, NULL,
+                   0, NULL, nr, H);
     }
 }
 
-void bf_glu_forward_save(float *out, float *p, int N, int H)
+void bf_glu_forward_save(float *out, float *p, const float *bias, int N, int H)
 {
     const bf_kern *k = bf_kern_get();
     const int rb = H >= BF_ELEM_BLOCK ? 1 : BF_ELEM_BLOCK / H, nblk = (N + rb - 1) / rb;
@@ -49,20 +63,23 @@ void bf_glu_forward_save(float *out, float *p, int N, int H)
     for (int blk = 0; blk < nblk; blk++) {
         int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
         float *pr = p + (size_t)n0 * 2 * H;
-        k->glu_fwd(out + (size_t)n0 * H, pr, pr + H, nr, H);
+        k->glu_fwd(out + (size_t)n0 * H, pr, bias, pr + H, nr, H);
     }
 }
 
-void bf_glu_backward_saved(float *din, const float *dout, const float *p, int N, int H)
+void bf_glu_backward_saved(float *din, const float *dout, const float *p, const float *bias, int N,
+                           int H, float *db, float *scratch)
 {
     const bf_kern *k = bf_kern_get();
-    const int rb = H >= BF_ELEM_BLOCK ? 1 : BF_ELEM_BLOCK / H, nblk = (N + rb - 1) / rb;
+    const int nblk = (N + BF_RUN - 1) / BF_RUN;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
-        int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
-        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, p + (size_t)n0 * 2 * H, 1, nr,
-                   H);
+        int n0 = blk * BF_RUN, nr = N - n0 < BF_RUN ? N - n0 : BF_RUN;
+        k->glu_bwd(din + (size_t)n0 * 2 * H, dout + (size_t)n0 * H, p + (size_t)n0 * 2 * H, bias, 1,
+                   db ? scratch + (size_t)blk * 2 * H : NULL, nr, H);
     }
+    if (db)
+        add_runs(db, scratch, nblk, 2 * H);
 }
 
 void bf_gelu_forward(float *out, const float *in, size_t n)
@@ -72,7 +89,7 @@ void bf_gelu_forward(float *out, const float *in, size_t n)
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblk; blk++) {
         size_t i = blk * BF_ELEM_BLOCK, len = i + BF_ELEM_BLOCK < n ? BF_ELEM_BLOCK : n - i;
-        k->gelu_fwd(out + i, in + i, len);
+        k->gelu_fwd(out + i, in + i, NULL, 1, len);
     }
 }
 
@@ -83,8 +100,35 @@ void bf_gelu_backward(float *din, const float *dout, const float *in, size_t n)
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblk; blk++) {
         size_t i = blk * BF_ELEM_BLOCK, len = i + BF_ELEM_BLOCK < n ? BF_ELEM_BLOCK : n - i;
-        k->gelu_bwd(din + i, dout + i, in + i, len);
+        k->gelu_bwd(din + i, dout + i, in + i, NULL, NULL, 1, len);
     }
+}
+
+void bf_gelu_bias_forward(float *out, const float *in, const float *bias, int N, int W)
+{
+    const bf_kern *k = bf_kern_get();
+    const int rb = W >= BF_ELEM_BLOCK ? 1 : BF_ELEM_BLOCK / W, nblk = (N + rb - 1) / rb;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int n0 = blk * rb, nr = N - n0 < rb ? N - n0 : rb;
+        k->gelu_fwd(out + (size_t)n0 * W, in + (size_t)n0 * W, bias, nr, (size_t)W);
+    }
+}
+
+void bf_gelu_bias_backward(float *din, const float *dout, const float *in, const float *bias, int N,
+                           int W, float *db, float *scratch)
+{
+    const bf_kern *k = bf_kern_get();
+    const int nblk = (N + BF_RUN - 1) / BF_RUN;
+#pragma omp parallel for schedule(static)
+    for (int blk = 0; blk < nblk; blk++) {
+        int n0 = blk * BF_RUN, nr = N - n0 < BF_RUN ? N - n0 : BF_RUN;
+        size_t o = (size_t)n0 * W;
+        k->gelu_bwd(din + o, dout + o, in + o, bias, db ? scratch + (size_t)blk * W : NULL, nr,
+                    (size_t)W);
+    }
+    if (db)
+        add_runs(db, scratch, nblk, W);
 }
 
 void bf_add_forward(float *out, const float *a, const float *b, size_t n)
