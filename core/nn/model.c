@@ -152,8 +152,7 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     if (cfg->channel_mixer == BF_MIXER_MLP) {
         bf_linear_forward(im->mx_u, s, p->mx_fc1_w, NULL, N, H, H);
         bf_gelu_bias_forward(im->mx_ug, im->mx_u, p->mx_fc1_b, N, H);
-        bf_linear_forward(im->mo, im->mx_ug, p->mx_fc2_w, p->mx_fc2_b, N, H, H);
-        bf_add_forward(im->mo, im->mo, s, (size_t)N * H);
+        bf_linear_residual_forward(im->mo, im->mx_ug, p->mx_fc2_w, p->mx_fc2_b, s, N, H, H);
     } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
         const int NC = B * H, L = d->L; /* one token per (window, channel) */
         bf_transpose(im->mx_t, s, B, L, H, 0);
@@ -319,9 +318,10 @@ bf_status bf_model_backward(bf_model *m)
         bf_dwconv_backward_ws(im->gS, gw->dw_w, gw->dw_b, im->gB, im->s[i], w->dw_w, B, d->L, H,
                               cfg->cnn_kernels[i], cfg->cnn_dilations[i], 1, im->gDw);
     }
-    bf_linear_backward_ws(d->E > 0 ? im->gA : NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N,
-                          d->Ci, H, 0, im->gW);
-    if (d->E > 0)
-        bf_tile_backward(g->emb, im->gA, im->sym, B, d->C, d->L, d->E);
+    bf_linear_backward_ws(NULL, g->in_w, g->in_b, im->gS, im->x0, p->in_w, N, d->Ci, H, 0, im->gW);
+    if (d->E > 0) { /* only the embedding columns of the input need a gradient */
+        bf_linear_input_grad_cols(im->gA, im->gS, p->in_w, N, d->Ci, H, d->C, d->E);
+        bf_tile_backward(g->emb, im->gA, im->sym, B, 0, d->L, d->E);
+    }
     return BF_OK;
 }

@@ -31,6 +31,14 @@ void bf_linear_backward(float *din, float *dw, float *db, const float *dout, con
 void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, const float *in,
                            const float *w, int N, int In, int O, int accum, float *scratch);
 size_t bf_linear_scratch_floats(int N, int In, int O);
+/* out (N,O) = res (N,O) + b + in . w^T: a linear layer with a residual,
+ * the GEMM accumulating onto the residual (no separate add pass). */
+void bf_linear_residual_forward(float *out, const float *in, const float *w, const float *b,
+                                const float *res, int N, int In, int O);
+/* din (N,nc) = dout (N,O) . w[:, c0 .. c0+nc): the input gradient of some
+ * input columns only (w (O,In)). */
+void bf_linear_input_grad_cols(float *din, const float *dout, const float *w, int N, int In, int O,
+                               int c0, int nc);
 /* dst (W) += column sums of src (N,W), fixed order, double accumulation. */
 void bf_colsum_add(float *dst, const float *src, int N, int W);
 

@@ -67,6 +67,25 @@ void bf_linear_forward(float *out, const float *in, const float *w, const float 
     gemm_rows(CblasTrans, N, O, In, in, In, w, In, beta, out, O);
 }
 
+void bf_linear_residual_forward(float *out, const float *in, const float *w, const float *b,
+                                const float *res, int N, int In, int O)
+{
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *o = out + (size_t)n * O;
+        const float *r = res + (size_t)n * O;
+        for (int j = 0; j < O; j++)
+            o[j] = r[j] + b[j];
+    }
+    gemm_rows(CblasTrans, N, O, In, in, In, w, In, 1.0f, out, O);
+}
+
+void bf_linear_input_grad_cols(float *din, const float *dout, const float *w, int N, int In, int O,
+                               int c0, int nc)
+{
+    gemm_rows(CblasNoTrans, N, nc, O, dout, O, w + c0, In, 0.0f, din, nc);
+}
+
 void bf_colsum_add(float *dst, const float *src, int N, int W)
 {
     /* per column block: float sums over runs of 32 rows (vectorized across
