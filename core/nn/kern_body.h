@@ -373,6 +373,16 @@ BF_VINLINE void philox16(uint64_t key, bf_vu c0, uint32_t c1s, uint32_t c2s, uin
     r[3] = c3;
 }
 
+/* The 16-counter Philox needs 32x32->64-bit multiplies across lanes, which
+ * only AVX-512 does well (vpmuludq on 8 lanes, vpmullq); compiled for AVX2
+ * or SSE2 it ran slower than one counter at a time, so those use the scalar
+ * draw. Both give the same bits. */
+#if defined(__AVX512F__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BF_PHILOX16 1
+#else
+#define BF_PHILOX16 0
+#endif
+
 typedef uint16_t bf_vhu __attribute__((vector_size(32)));
 typedef uint64_t bf_vdu8 __attribute__((vector_size(64)));
 typedef int32_t bf_vperm __attribute__((vector_size(64)));
@@ -421,7 +431,7 @@ static void dropout(float *out, uint8_t *mask, const float *in, const float *res
     const bf_vf zero = bf_vset(0.0f);
     size_t e = e0, end = e0 + n;
     while (e < end) {
-        if (e % 128 != 0 || end - e < 128 || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) {
+        if (e % 128 != 0 || end - e < 128 || !BF_PHILOX16) {
             size_t g1 = (e / 8 + 1) * 8 < end ? (e / 8 + 1) * 8 : end;
             dropout_group(out, mask, in, res, e0, e, g1, key, thresh, scale, layer, step, salt);
             e = g1;
