@@ -1,14 +1,15 @@
 /* test_nn_threads.c - the engine's large-batch paths at the seed's full-run
  * layer sizes (cnn-hidden 128 x 3, patch 8/4, d-model 128, 4 heads, 3 layers)
- * with a batch of 72 windows, large enough that every GEMM is cut into row
- * tiles and weight-gradient chunks (1024 rows) with a partial last one.
+ * with a batch of 72 windows, large enough that every GEMM over the stem's
+ * rows (4608) or the tokens (1080) is cut into row tiles and weight-gradient
+ * chunks (~1024 rows) with a shorter last one.
  *
  * 1. Bit-identical parameters after a dropout-on AdamW step at 1 thread and
  *    at 2 and 3 (patchtst/mlp) or 2 (patchtst/ivar, baseline/mlp) threads.
  * 2. The batch gradient equals the mean of 72 single-window gradients
- *    (dropout off): the single-window passes take none of the tiled, chunked
- *    or last-token-only paths, so this checks those paths against the
- *    simplest one. Both sides are float32 with different summation orders;
+ *    (dropout off): the single-window passes make every GEMM one call, never
+ *    tiled or chunked, so this checks those paths against the simplest
+ *    one. Both sides are float32 with different summation orders;
  *    entries must agree within 1e-4 * max|tensor| + 1e-3 |ref|, the parity
  *    test's gradient tolerance (a wrong term errs by O(|ref|)).
  */
