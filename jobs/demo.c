@@ -2,7 +2,7 @@
  * provider, with no keys and no network:
  *   1. fetch    synthetic bars with a planted signal into the cache
  *   2. build    a master dataset (features, labels, purged splits, scalers)
- *   3. train    a small CNN + PatchTST model (about two minutes on 2 cores)
+ *   3. train    a small CNN + PatchTST model (about 35 s on an idle 2-core machine)
  *   4. eval     the best checkpoint on the test split
  * then compares the model with three reference predictors on the same test
  * rows: zero, the previous bar's log return, and the ORACLE of the planted
@@ -189,7 +189,7 @@ int bf_job_demo(int argc, char **argv)
         {.name = "seq-len", .type = BF_OPT_POSINT, .def = "32", .help = "window length", .dst = &seq_len},
         {.name = "batch-size", .type = BF_OPT_POSINT, .def = "256", .help = "batch size", .dst = &batch},
         {.name = "max-epochs", .type = BF_OPT_POSINT, .def = "10", .help = "epochs at most", .dst = &epochs},
-        {.name = "max-steps", .type = BF_OPT_I64, .def = "2000", .help = "optimizer steps at most (0: no cap); keeps the demo near two minutes", .dst = &max_steps},
+        {.name = "max-steps", .type = BF_OPT_I64, .def = "2000", .help = "optimizer steps at most (0: no cap); keeps the demo under a minute on 2 cores", .dst = &max_steps},
         {.name = "eval-every-steps", .type = BF_OPT_I64, .def = "200", .help = "validate every N steps (and at epoch ends); the best checkpoint is kept", .dst = &eval_every},
         {.name = "patience", .type = BF_OPT_NONNEG, .def = "5", .help = "early-stopping patience in evaluations (0: never stop early)", .dst = &patience},
         {.name = "lr", .type = BF_OPT_POSFLOAT, .def = "1e-3", .help = "learning rate", .dst = &lr},
