@@ -20,6 +20,7 @@
 #include "base/test_util.h"
 #include "core/base/rng.h"
 #include "core/nn/fastmath.h"
+#include "core/nn/vec16.h"
 #include "core/nn/model.h"
 #include "core/nn/ops.h"
 
@@ -343,6 +344,19 @@ static void fastmath_check(void)
                 lane_bad++;
     }
     T_CHECK(lane_bad == 0, "%d lanes of bf_expf4/bf_erff4 differ from the scalar forms", lane_bad);
+    /* the 16-lane forms the kernels run (vec16.h) are the same formulas */
+    int v16_bad = 0;
+    for (int i = -300000; i <= 300000; i += 16) {
+        float xs[BF_VW], ev[BF_VW], fv[BF_VW];
+        for (int k = 0; k < BF_VW; k++)
+            xs[k] = (i + k) * 1e-4f;
+        bf_vstore(ev, bf_vexp(bf_vload(xs)));
+        bf_vstore(fv, bf_verf(bf_vload(xs)));
+        for (int k = 0; k < BF_VW; k++)
+            if (ev[k] != bf_expf(xs[k]) || fv[k] != bf_erff(xs[k]))
+                v16_bad++;
+    }
+    T_CHECK(v16_bad == 0, "%d lanes of bf_vexp/bf_verf differ from bf_expf/bf_erff", v16_bad);
     printf("fastmath: bf_expf max rel err %.3g, bf_erff max abs err %.3g over [-30, 30]\n", we, wf);
     T_CHECK(we < 4e-7, "bf_expf relative error %.3g exceeds 4e-7", we);
     T_CHECK(wf < 6e-7, "bf_erff absolute error %.3g exceeds 6e-7", wf);
