@@ -127,6 +127,18 @@ int bf_job_train(int argc, char **argv)
                 st = bf_train_opts_model_set(&o, mk[i], opts[k].raw);
         }
     }
+    /* A fresh run checks the model flags before touching any data, so a bad
+     * combination is a usage error (exit 2) naming both flags even when the
+     * dataset is missing; n_features/n_symbols come from the dataset later.
+     * A resume combines the flags with the checkpoint's config instead. */
+    if (st == BF_OK && !o.resume) {
+        bf_model_config c;
+        bf_model_config_defaults(&c);
+        for (int i = 0; i < o.n_model_sets && st == BF_OK; i++)
+            st = bf_model_config_set(&c, o.model_keys[i], o.model_vals[i]);
+        if (st == BF_OK)
+            st = bf_model_config_validate(&c);
+    }
     if (st != BF_OK)
         return bf_job_finish(&j, st);
     bf_job_set_threads(workers);

@@ -60,6 +60,14 @@ with tempfile.TemporaryDirectory() as d:
     rc, out, err = run(["version"], cwd=d)
     check(rc == 2 and ".env:2: expected KEY=VALUE" in err, f"bad .env: rc={rc} err={err!r}")
 
+# invalid model combinations: exit 2 naming both flags, before any data is read
+for args, want in [(["--d-model", "130", "--n-heads", "4"], "--d-model 130 is not divisible by --n-heads 4"),
+                   (["--cnn-blocks", "2"], "--cnn-kernels has 3 entries but --cnn-blocks is 2"),
+                   (["--patch-size", "80", "--seq-len", "64"], "--patch-size 80 is larger than --seq-len 64")]:
+    with tempfile.TemporaryDirectory() as d:
+        rc, out, err = run(["train"] + args, cwd=d)
+        check(rc == 2 and want in err, f"train {args}: rc={rc} err={err!r}")
+
 rc, out, err = run(["version", "--json"])
 check(rc == 0, f"version --json rc={rc} err={err}")
 try:
