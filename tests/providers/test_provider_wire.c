@@ -7,16 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int g_fail;
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            g_fail++;                                                                              \
-        }                                                                                          \
-    } while (0)
+#include "base/test_util.h"
 
 #define T0930_0312 1710250200LL /* 2024-03-12 09:30 EDT */
 
@@ -36,30 +27,30 @@ static void test_alpaca(void)
         "\"l\":1,\"c\":1,\"v\":1}],\"OTHER\":[]},\"next_page_token\":\"QUFQTHwyMDI0\"}";
     bf_status s = bf_alpaca_parse_page(page, strlen(page), syms, 3, out, st, msg, tok, sizeof tok,
                                        err, sizeof err);
-    EXPECT(s == BF_OK, "page: %d %s", s, err);
-    EXPECT(!strcmp(tok, "QUFQTHwyMDI0"), "token \"%s\"", tok);
-    EXPECT(out[0].n == 2 && out[0].ts[0] == T0930_0312 && out[0].open[0] == 1.5 &&
+    T_CHECK(s == BF_OK, "page: %d %s", s, err);
+    T_CHECK(!strcmp(tok, "QUFQTHwyMDI0"), "token \"%s\"", tok);
+    T_CHECK(out[0].n == 2 && out[0].ts[0] == T0930_0312 && out[0].open[0] == 1.5 &&
                out[0].vwap[0] == 1.6 && out[0].trades[0] == 7,
            "AAPL row 0: n=%lld ts=%lld", (long long)out[0].n, (long long)out[0].ts[0]);
-    EXPECT(isnan(out[0].vwap[1]) && out[0].trades[1] == -1, "absent vw/n must be NaN/-1");
-    EXPECT(st[1] == BF_ECORRUPT && strstr(msg[1], "'o' is \"abc\"") && out[1].n == 0,
+    T_CHECK(isnan(out[0].vwap[1]) && out[0].trades[1] == -1, "absent vw/n must be NaN/-1");
+    T_CHECK(st[1] == BF_ECORRUPT && strstr(msg[1], "'o' is \"abc\"") && out[1].n == 0,
            "MSFT: st %d msg \"%s\"", st[1], msg[1]);
-    EXPECT(st[2] == BF_OK && out[2].n == 0, "ZZZ untouched");
+    T_CHECK(st[2] == BF_OK && out[2].n == 0, "ZZZ untouched");
 
     const char *last = "{\"bars\":{},\"next_page_token\":null}";
     s = bf_alpaca_parse_page(last, strlen(last), syms, 3, out, st, msg, tok, sizeof tok, err,
                              sizeof err);
-    EXPECT(s == BF_OK && tok[0] == '\0', "null token must read as none");
+    T_CHECK(s == BF_OK && tok[0] == '\0', "null token must read as none");
     const char *empty_tok = "{\"bars\":{},\"next_page_token\":\"\"}";
     s = bf_alpaca_parse_page(empty_tok, strlen(empty_tok), syms, 3, out, st, msg, tok, sizeof tok,
                              err, sizeof err);
-    EXPECT(s == BF_OK && tok[0] == '\0', "empty token must read as none");
+    T_CHECK(s == BF_OK && tok[0] == '\0', "empty token must read as none");
     const char *bad[] = {"{\"bars\":{\"AAPL\":[{\"t\":", "{\"bars\":[]}", "[1,2]",
                          "{\"bars\":{},\"next_page_token\":5}"};
     for (int k = 0; k < 4; k++) {
         s = bf_alpaca_parse_page(bad[k], strlen(bad[k]), syms, 3, out, st, msg, tok, sizeof tok,
                                  err, sizeof err);
-        EXPECT(s == BF_ECORRUPT, "bad page %d accepted: %s", k, bad[k]);
+        T_CHECK(s == BF_ECORRUPT, "bad page %d accepted: %s", k, bad[k]);
     }
     for (int i = 0; i < 3; i++)
         bf_bars_free(&out[i]);
@@ -77,7 +68,7 @@ static void test_yahoo(void)
         "\"indicators\":{\"quote\":[{\"open\":[1,null,3],\"high\":[1,null,3],\"low\":[1,null,3],"
         "\"close\":[1,null,3],\"volume\":[10,null,null]}]}}],\"error\":null}}";
     bf_status s = bf_yahoo_parse_chart(ok, strlen(ok), 900, &b, &ny, err, sizeof err);
-    EXPECT(s == BF_OK && ny && b.n == 2 && b.ts[1] == 1710252000 && b.volume[1] == 0 &&
+    T_CHECK(s == BF_OK && ny && b.n == 2 && b.ts[1] == 1710252000 && b.volume[1] == 0 &&
                isnan(b.vwap[0]) && b.trades[0] == -1,
            "nulls: status %d n %lld", s, (long long)b.n);
     bf_bars_clear(&b);
@@ -111,14 +102,14 @@ static void test_yahoo(void)
         err[0] = '\0';
         s = bf_yahoo_parse_chart(cases[k].body, strlen(cases[k].body), 900, &b, &ny, err,
                                  sizeof err);
-        EXPECT(s == cases[k].want && strstr(err, cases[k].text),
+        T_CHECK(s == cases[k].want && strstr(err, cases[k].text),
                "yahoo case %zu: status %d (want %d), err \"%s\"", k, s, cases[k].want, err);
-        EXPECT(b.n == 0, "yahoo case %zu left %lld bars", k, (long long)b.n);
+        T_CHECK(b.n == 0, "yahoo case %zu left %lld bars", k, (long long)b.n);
     }
     const char *tokyo = "{\"chart\":{\"result\":[{\"meta\":{\"exchangeTimezoneName\":\"Asia/Tokyo\""
                         "}}],\"error\":null}}";
     s = bf_yahoo_parse_chart(tokyo, strlen(tokyo), 900, &b, &ny, err, sizeof err);
-    EXPECT(s == BF_OK && ny == 0, "Asia/Tokyo read as New York");
+    T_CHECK(s == BF_OK && ny == 0, "Asia/Tokyo read as New York");
     bf_bars_free(&b);
 }
 
@@ -141,11 +132,11 @@ static void test_alphavantage(void)
         "\"2024-03-08 09:30:00\":{\"1. open\":\"1.2500\",\"2. high\":\"1.5\",\"3. low\":\"1\","
         "\"4. close\":\"1.25\",\"5. volume\":\"10\"}}}";
     bf_status s = bf_av_parse_body(body, strlen(body), 900, &b, &thr, msg, sizeof msg);
-    EXPECT(s == BF_OK && b.n == 4, "AV body: %d %s", s, msg);
+    T_CHECK(s == BF_OK && b.n == 4, "AV body: %d %s", s, msg);
     const long long want[4] = {1730730600, 1730467800, 1710163800, 1709908200};
     for (int i = 0; i < 4 && i < b.n; i++)
-        EXPECT(b.ts[i] == want[i], "AV row %d: ts %lld, want %lld", i, (long long)b.ts[i], want[i]);
-    EXPECT(b.n == 4 && b.open[3] == 1.25 && b.volume[0] == 40 && isnan(b.vwap[0]), "AV values");
+        T_CHECK(b.ts[i] == want[i], "AV row %d: ts %lld, want %lld", i, (long long)b.ts[i], want[i]);
+    T_CHECK(b.n == 4 && b.open[3] == 1.25 && b.volume[0] == 40 && isnan(b.vwap[0]), "AV values");
     bf_bars_clear(&b);
     struct {
         const char *body;
@@ -180,7 +171,7 @@ static void test_alphavantage(void)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         msg[0] = '\0';
         s = bf_av_parse_body(cases[k].body, strlen(cases[k].body), 900, &b, &thr, msg, sizeof msg);
-        EXPECT(s == cases[k].want && thr == cases[k].throttled && strstr(msg, cases[k].text),
+        T_CHECK(s == cases[k].want && thr == cases[k].throttled && strstr(msg, cases[k].text),
                "AV case %zu: status %d (want %d) throttled %d msg \"%s\"", k, s, cases[k].want, thr,
                msg);
         bf_bars_clear(&b);
@@ -207,19 +198,19 @@ static void test_finish_and_regrid(void)
     push(&b, 1720101600LL, 6, 1, NAN, -1);  /* 2024-07-04 10:00, a holiday */
     int64_t off = 0;
     bf_status s = bf_np_finish(&b, 1800, 0, 2000000000, 0, 1, 2000000000, &off);
-    EXPECT(s == BF_OK && b.n == 4 && b.ts[0] == t && b.ts[3] == t + 5400,
+    T_CHECK(s == BF_OK && b.n == 4 && b.ts[0] == t && b.ts[3] == t + 5400,
            "finish kept %lld bars (want 09:30, 10:00, 10:30, 11:00)", (long long)b.n);
-    EXPECT(off == 2, "off-grid count %lld, want 2 (11:01:17 and the holiday)", (long long)off);
+    T_CHECK(off == 2, "off-grid count %lld, want 2 (11:01:17 and the holiday)", (long long)off);
     s = bf_np_regrid(&b, 3600, 0, 0, 2000000000, 2000000000);
-    EXPECT(s == BF_OK && b.n == 2 && b.interval_s == 3600, "regrid: %lld bars", (long long)b.n);
+    T_CHECK(s == BF_OK && b.n == 2 && b.interval_s == 3600, "regrid: %lld bars", (long long)b.n);
     if (b.n == 2) {
-        EXPECT(b.ts[0] == t && b.open[0] == 1 && b.high[0] == 3 && b.low[0] == 0 &&
+        T_CHECK(b.ts[0] == t && b.open[0] == 1 && b.high[0] == 3 && b.low[0] == 0 &&
                    b.close[0] == 2.5 && b.volume[0] == 30 && b.trades[0] == 9,
                "09:30 hour: o %g h %g l %g c %g v %g n %lld", b.open[0], b.high[0], b.low[0],
                b.close[0], b.volume[0], (long long)b.trades[0]);
         double vw = (1.1 * 10 + 2.1 * 20) / 30;
-        EXPECT(fabs(b.vwap[0] - vw) < 1e-12, "09:30 hour vwap %g, want %g", b.vwap[0], vw);
-        EXPECT(b.ts[1] == t + 3600 && b.volume[1] == 70, "10:30 hour");
+        T_CHECK(fabs(b.vwap[0] - vw) < 1e-12, "09:30 hour vwap %g, want %g", b.vwap[0], vw);
+        T_CHECK(b.ts[1] == t + 3600 && b.volume[1] == 70, "10:30 hour");
     }
     /* a range that ends inside an hour drops that partial hour; now works likewise */
     bf_bars_clear(&b);
@@ -227,34 +218,34 @@ static void test_finish_and_regrid(void)
     push(&b, t + 1800, 2, 20, 2.1, 5);
     push(&b, t + 3600, 3, 30, NAN, 6);
     bf_np_regrid(&b, 3600, 0, 0, t + 5400, 2000000000);
-    EXPECT(b.n == 1 && b.ts[0] == t, "partial hour at the range end kept: n %lld", (long long)b.n);
+    T_CHECK(b.n == 1 && b.ts[0] == t, "partial hour at the range end kept: n %lld", (long long)b.n);
     /* the bar still forming at `now` is dropped */
     bf_bars_clear(&b);
     push(&b, t, 1, 10, 1.1, 4);
     push(&b, t + 1800, 2, 20, 2.1, 5);
     bf_np_finish(&b, 1800, 0, 2000000000, 0, 1, t + 1800 + 600, NULL);
-    EXPECT(b.n == 1, "bar forming at now kept: n %lld", (long long)b.n);
+    T_CHECK(b.n == 1, "bar forming at now kept: n %lld", (long long)b.n);
     /* off-grid bars outside the range asked are not counted */
     bf_bars_clear(&b);
     push(&b, t, 1, 10, 1.1, 4);
     push(&b, 1720101600LL, 6, 1, NAN, -1); /* the 2024-07-04 holiday, outside the range */
     off = -1;
     bf_np_finish(&b, 1800, t, t + 7200, 0, 1, 2000000000, &off);
-    EXPECT(b.n == 1 && off == 0, "out-of-range holiday bar: n %lld off %lld", (long long)b.n,
+    T_CHECK(b.n == 1 && off == 0, "out-of-range holiday bar: n %lld off %lld", (long long)b.n,
            (long long)off);
     /* daily: moved to 09:30 New York of its date */
     bf_bars_clear(&b);
     b.interval_s = 86400;
     push(&b, 1710216000LL, 1, 1, NAN, -1); /* 2024-03-12T04:00Z = midnight EDT */
     bf_np_finish(&b, 86400, 0, 2000000000, 0, 1, 2000000000, NULL);
-    EXPECT(b.n == 1 && b.ts[0] == t, "daily ts %lld, want %lld", (long long)b.ts[0], t);
+    T_CHECK(b.n == 1 && b.ts[0] == t, "daily ts %lld, want %lld", (long long)b.ts[0], t);
     bf_bars_free(&b);
 
     char day[16];
     bf_np_ny_date(1710046799LL, day, sizeof day); /* 2024-03-10T04:59:59Z */
-    EXPECT(!strcmp(day, "2024-03-09"), "NY date %s", day);
+    T_CHECK(!strcmp(day, "2024-03-09"), "NY date %s", day);
     bf_np_ny_date(1710050400LL, day, sizeof day); /* 06:00Z, after the change */
-    EXPECT(!strcmp(day, "2024-03-10"), "NY date %s", day);
+    T_CHECK(!strcmp(day, "2024-03-10"), "NY date %s", day);
 }
 
 int main(void)
@@ -263,8 +254,8 @@ int main(void)
     test_yahoo();
     test_alphavantage();
     test_finish_and_regrid();
-    if (g_fail) {
-        fprintf(stderr, "test_provider_wire: %d check(s) failed\n", g_fail);
+    if (bf_test_failures) {
+        fprintf(stderr, "test_provider_wire: %d check(s) failed\n", bf_test_failures);
         return 1;
     }
     printf("test_provider_wire: all checks passed\n");

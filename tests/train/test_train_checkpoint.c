@@ -16,16 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int fails = 0;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-            fails++;                                                       \
-        }                                                                  \
-    } while (0)
+#include "base/test_util.h"
 
 static char dir[256];
 
@@ -79,7 +70,7 @@ static void copy_file(const char *a, const char *b)
     char *d = NULL;
     size_t n = 0;
     if (bf_read_file(a, &d, &n) != BF_OK || bf_write_file_atomic(b, d, n) != BF_OK)
-        CHECK(0, "copy %s -> %s failed", a, b);
+        T_CHECK(0, "copy %s -> %s failed", a, b);
     free(d);
 }
 
@@ -116,7 +107,7 @@ static int same_bits(const float *a, const float *b, int64_t n, const char *what
 {
     for (int64_t i = 0; i < n; i++)
         if (memcmp(&a[i], &b[i], sizeof(float)) != 0) {
-            CHECK(0, "%s differs at %lld: %.9g vs %.9g", what, (long long)i, (double)a[i],
+            T_CHECK(0, "%s differs at %lld: %.9g vs %.9g", what, (long long)i, (double)a[i],
                   (double)b[i]);
             return 0;
         }
@@ -145,7 +136,7 @@ int main(void)
 
     /* 1. SIGKILL halfway through the first save of a child: nothing at a.h5,
      *    a stale temp file; then the previous-file case with a real file */
-    CHECK(bf_ckpt_save(a, &A, &sa, "{\"lr\":0.0003}", "v2024-01-01", "abcd1234") == BF_OK,
+    T_CHECK(bf_ckpt_save(a, &A, &sa, "{\"lr\":0.0003}", "v2024-01-01", "abcd1234") == BF_OK,
           "save: %s", bf_last_error());
     pid_t pid = fork();
     if (pid == 0) {
@@ -157,51 +148,51 @@ int main(void)
     }
     int wst = 0;
     waitpid(pid, &wst, 0);
-    CHECK(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL, "child was not killed mid-write (status %d)", wst);
+    T_CHECK(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL, "child was not killed mid-write (status %d)", wst);
     bf_ckpt_info info;
-    CHECK(bf_ckpt_read_info(a, &info) == BF_OK && info.state.step == 10,
+    T_CHECK(bf_ckpt_read_info(a, &info) == BF_OK && info.state.step == 10,
           "previous checkpoint damaged by a kill mid-write: %s", bf_last_error());
     bf_ckpt_info_free(&info);
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a, (long)pid);
-    CHECK(bf_path_exists(tmp), "expected the killed writer's temp file %s", tmp);
+    T_CHECK(bf_path_exists(tmp), "expected the killed writer's temp file %s", tmp);
     bf_ckpt_remove_stale_tmp(dir);
-    CHECK(!bf_path_exists(tmp), "stale temp file not removed");
+    T_CHECK(!bf_path_exists(tmp), "stale temp file not removed");
 
     /* 2. round trip */
-    CHECK(bf_ckpt_read_info(a, &info) == BF_OK, "read_info: %s", bf_last_error());
-    CHECK(info.n_params == A.n_params, "n_params %lld vs %lld", (long long)info.n_params,
+    T_CHECK(bf_ckpt_read_info(a, &info) == BF_OK, "read_info: %s", bf_last_error());
+    T_CHECK(info.n_params == A.n_params, "n_params %lld vs %lld", (long long)info.n_params,
           (long long)A.n_params);
-    CHECK(memcmp(&info.state, &sa, sizeof sa) == 0, "state differs after the round trip");
-    CHECK(strcmp(info.args_json, "{\"lr\":0.0003}") == 0, "args_json '%s'", info.args_json);
-    CHECK(strcmp(info.dataset_version, "v2024-01-01") == 0 &&
+    T_CHECK(memcmp(&info.state, &sa, sizeof sa) == 0, "state differs after the round trip");
+    T_CHECK(strcmp(info.args_json, "{\"lr\":0.0003}") == 0, "args_json '%s'", info.args_json);
+    T_CHECK(strcmp(info.dataset_version, "v2024-01-01") == 0 &&
           strcmp(info.dataset_checksum, "abcd1234") == 0, "dataset provenance lost");
-    CHECK(info.cfg.d_model == 8 && info.cfg.seq_len == 16 && info.cfg.arch == BF_ARCH_PATCHTST,
+    T_CHECK(info.cfg.d_model == 8 && info.cfg.seq_len == 16 && info.cfg.arch == BF_ARCH_PATCHTST,
           "config lost");
     bf_ckpt_info_free(&info);
-    CHECK(bf_ckpt_load(a, &B, &sb, NULL) == BF_OK, "load: %s", bf_last_error());
+    T_CHECK(bf_ckpt_load(a, &B, &sb, NULL) == BF_OK, "load: %s", bf_last_error());
     same_bits(A.params, B.params, A.n_params, "params");
     same_bits(A.m, B.m, A.n_params, "adam m");
     same_bits(A.v, B.v, A.n_params, "adam v");
-    CHECK(memcmp(&sa, &sb, sizeof sa) == 0, "loaded state differs");
+    T_CHECK(memcmp(&sa, &sb, sizeof sa) == 0, "loaded state differs");
 
     /* 3. a flipped byte in the params is caught by the checksum */
     snprintf(p, sizeof p, "%s/flip.h5", dir);
     copy_file(a, p);
-    CHECK(flip_param_byte(p, &A), "params bytes not found in the file");
+    T_CHECK(flip_param_byte(p, &A), "params bytes not found in the file");
     bf_status st = bf_ckpt_read_info(p, &info);
-    CHECK(st == BF_ECORRUPT && strstr(bf_last_error(), "checksum"),
+    T_CHECK(st == BF_ECORRUPT && strstr(bf_last_error(), "checksum"),
           "flipped byte: status %s, message '%s'", bf_status_name(st), bf_last_error());
-    CHECK(bf_ckpt_load(p, &B, NULL, NULL) == BF_ECORRUPT, "load of a flipped file succeeded");
+    T_CHECK(bf_ckpt_load(p, &B, NULL, NULL) == BF_ECORRUPT, "load of a flipped file succeeded");
 
     /* 4. truncation */
     snprintf(p, sizeof p, "%s/trunc.h5", dir);
     copy_file(a, p);
     truncate_half(p);
     st = bf_ckpt_read_info(p, &info);
-    CHECK(st == BF_ECORRUPT, "truncated: status %s (%s)", bf_status_name(st), bf_last_error());
+    T_CHECK(st == BF_ECORRUPT, "truncated: status %s (%s)", bf_status_name(st), bf_last_error());
     snprintf(p, sizeof p, "%s/none.h5", dir);
-    CHECK(bf_ckpt_read_info(p, &info) == BF_ENOTFOUND, "missing file not BF_ENOTFOUND");
+    T_CHECK(bf_ckpt_read_info(p, &info) == BF_ENOTFOUND, "missing file not BF_ENOTFOUND");
 
     /* 5. resume point: newest valid by step; corrupt newer ones skipped */
     char cd[512];
@@ -211,14 +202,14 @@ int main(void)
         bf_ckpt_state ss;
         state(&ss, s);
         bf_ckpt_step_path(cd, s, p, sizeof p);
-        CHECK(bf_ckpt_save(p, &A, &ss, "{}", "v", "c") == BF_OK, "save step %d", s);
+        T_CHECK(bf_ckpt_save(p, &A, &ss, "{}", "v", "c") == BF_OK, "save step %d", s);
     }
     bf_ckpt_state s8;
     state(&s8, 8);
     snprintf(p, sizeof p, "%s/last.h5", cd);
     bf_ckpt_save(p, &A, &s8, "{}", "v", "c");
     char best[512];
-    CHECK(bf_ckpt_find_latest(cd, best, sizeof best, &info) == BF_OK && info.state.step == 8,
+    T_CHECK(bf_ckpt_find_latest(cd, best, sizeof best, &info) == BF_OK && info.state.step == 8,
           "newest should be last.h5 at step 8, got %s", best);
     bf_ckpt_info_free(&info);
     truncate_half(p); /* newest (last.h5) truncated */
@@ -226,19 +217,19 @@ int main(void)
     bf_write_file_atomic(p, "not hdf5", 8); /* garbage with a newer name */
     bf_ckpt_step_path(cd, 6, p, sizeof p);
     flip_param_byte(p, &A); /* step 6 damaged too */
-    CHECK(bf_ckpt_find_latest(cd, best, sizeof best, &info) == BF_OK && info.state.step == 4,
+    T_CHECK(bf_ckpt_find_latest(cd, best, sizeof best, &info) == BF_OK && info.state.step == 4,
           "expected step-00000004.h5 after skipping damaged files, got '%s' step %lld", best,
           (long long)info.state.step);
     bf_ckpt_info_free(&info);
 
     /* 6. retention: keep the newest 2 step files (99, 6; then 4 and 2 go) */
-    CHECK(bf_ckpt_prune(cd, 2) == BF_OK, "prune");
+    T_CHECK(bf_ckpt_prune(cd, 2) == BF_OK, "prune");
     bf_ckpt_step_path(cd, 2, p, sizeof p);
-    CHECK(!bf_path_exists(p), "step 2 kept");
+    T_CHECK(!bf_path_exists(p), "step 2 kept");
     bf_ckpt_step_path(cd, 4, p, sizeof p);
-    CHECK(!bf_path_exists(p), "step 4 kept");
+    T_CHECK(!bf_path_exists(p), "step 4 kept");
     bf_ckpt_step_path(cd, 6, p, sizeof p);
-    CHECK(bf_path_exists(p), "step 6 removed");
+    T_CHECK(bf_path_exists(p), "step 6 removed");
 
     /* 7. an injected disk-full failure leaves the previous file and no temp */
     setenv("BARFORGE_FAULT", "ckpt_write", 1);
@@ -246,28 +237,28 @@ int main(void)
     state(&s20, 20);
     st = bf_ckpt_save(a, &B, &s20, "{}", "v", "c");
     unsetenv("BARFORGE_FAULT");
-    CHECK(st == BF_EIO && strstr(bf_last_error(), "No space left") &&
+    T_CHECK(st == BF_EIO && strstr(bf_last_error(), "No space left") &&
           strstr(bf_last_error(), "intact"), "injected failure: %s '%s'", bf_status_name(st),
           bf_last_error());
-    CHECK(bf_ckpt_read_info(a, &info) == BF_OK && info.state.step == 10,
+    T_CHECK(bf_ckpt_read_info(a, &info) == BF_OK && info.state.step == 10,
           "previous checkpoint not intact after a failed write");
     bf_ckpt_info_free(&info);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a, (long)getpid());
-    CHECK(!bf_path_exists(tmp), "temp file left after a failed write");
+    T_CHECK(!bf_path_exists(tmp), "temp file left after a failed write");
 
     /* 8. another architecture */
     bf_model_config c2;
     tiny_config(&c2, BF_ARCH_BASELINE);
     bf_model C;
-    CHECK(bf_model_init(&C, &c2, 4, 1) == BF_OK, "baseline init");
+    T_CHECK(bf_model_init(&C, &c2, 4, 1) == BF_OK, "baseline init");
     st = bf_ckpt_load(a, &C, NULL, NULL);
-    CHECK(st == BF_EINVAL, "baseline model loaded a patchtst checkpoint (%s)", bf_status_name(st));
+    T_CHECK(st == BF_EINVAL, "baseline model loaded a patchtst checkpoint (%s)", bf_status_name(st));
     bf_model_free(&C);
     tiny_config(&c2, BF_ARCH_PATCHTST);
     c2.d_model = 16;
-    CHECK(bf_model_init(&C, &c2, 4, 1) == BF_OK, "d16 init");
+    T_CHECK(bf_model_init(&C, &c2, 4, 1) == BF_OK, "d16 init");
     st = bf_ckpt_load(a, &C, NULL, NULL);
-    CHECK(st == BF_EINVAL && strstr(bf_last_error(), "parameters"), "d_model 16 loaded a d_model 8 checkpoint: %s",
+    T_CHECK(st == BF_EINVAL && strstr(bf_last_error(), "parameters"), "d_model 16 loaded a d_model 8 checkpoint: %s",
           bf_last_error());
     bf_model_free(&C);
 
@@ -277,8 +268,8 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "note: could not remove %s\n", dir);
-    if (fails) {
-        fprintf(stderr, "test_train_checkpoint: %d failure(s)\n", fails);
+    if (bf_test_failures) {
+        fprintf(stderr, "test_train_checkpoint: %d failure(s)\n", bf_test_failures);
         return 1;
     }
     printf("test_train_checkpoint: ok\n");

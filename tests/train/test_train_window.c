@@ -7,16 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fails = 0;
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-            fails++;                                                       \
-        }                                                                  \
-    } while (0)
+#include "base/test_util.h"
 
 /* symbol runs of lengths 5, 1, 7, 3 (ids 0, 1, 2, 3), 16 rows */
 static const int RUNS[4] = {5, 1, 7, 3};
@@ -61,24 +52,24 @@ int main(void)
         for (int stride = 1; stride <= 4; stride++) {
             bf_window_index wi;
             if (bf_window_index_build(&wi, sym, n, L, stride) != BF_OK) {
-                CHECK(0, "build L=%d stride=%d failed", L, stride);
+                T_CHECK(0, "build L=%d stride=%d failed", L, stride);
                 continue;
             }
             int64_t want[16];
             int64_t nw = brute(sym, n, L, stride, want);
-            CHECK(wi.n == nw, "L=%d stride=%d: %lld windows, expected %lld", L, stride,
+            T_CHECK(wi.n == nw, "L=%d stride=%d: %lld windows, expected %lld", L, stride,
                   (long long)wi.n, (long long)nw);
             for (int64_t i = 0; i < wi.n && i < nw; i++) {
-                CHECK(wi.end[i] == want[i], "L=%d stride=%d: window %lld ends at %lld, expected %lld",
+                T_CHECK(wi.end[i] == want[i], "L=%d stride=%d: window %lld ends at %lld, expected %lld",
                       L, stride, (long long)i, (long long)wi.end[i], (long long)want[i]);
-                CHECK(sym[wi.end[i] - L + 1] == sym[wi.end[i]], "window crosses a symbol");
+                T_CHECK(sym[wi.end[i] - L + 1] == sym[wi.end[i]], "window crosses a symbol");
             }
             if (stride == 1) {
                 /* no drop: one window per row with L-1 predecessors of its symbol */
                 int64_t expect = 0;
                 for (int s = 0; s < 4; s++)
                     expect += RUNS[s] >= L ? RUNS[s] - L + 1 : 0;
-                CHECK(wi.n == expect, "L=%d: %lld windows, expected sum(max(0, n_s-L+1)) = %lld",
+                T_CHECK(wi.n == expect, "L=%d: %lld windows, expected sum(max(0, n_s-L+1)) = %lld",
                       L, (long long)wi.n, (long long)expect);
             }
             bf_window_index_free(&wi);
@@ -93,7 +84,7 @@ int main(void)
         for (int64_t i = 0; i < wi.n; i++)
             if (sym[wi.end[i]] == 2)
                 got = got * 100 + wi.end[i];
-        CHECK(got == 81012, "symbol 2 ends (encoded) %lld, expected 8,10,12", (long long)got);
+        T_CHECK(got == 81012, "symbol 2 ends (encoded) %lld, expected 8,10,12", (long long)got);
         bf_window_index_free(&wi);
     }
 
@@ -117,22 +108,22 @@ int main(void)
         bf_window_gather(&wi, &src, ids, 2, xb, yb, sb, rows);
         for (int b = 0; b < 2; b++) {
             int64_t e = wi.end[ids[b]];
-            CHECK(rows[b] == e, "rows[%d] = %lld, expected %lld", b, (long long)rows[b], (long long)e);
-            CHECK(yb[b] == (float)e + 0.5f, "y[%d] = %g, expected the target column at the last row %g",
+            T_CHECK(rows[b] == e, "rows[%d] = %lld, expected %lld", b, (long long)rows[b], (long long)e);
+            T_CHECK(yb[b] == (float)e + 0.5f, "y[%d] = %g, expected the target column at the last row %g",
                   b, (double)yb[b], (double)e + 0.5);
-            CHECK(sb[b] == sym[e], "sym[%d] = %d, expected %d", b, sb[b], sym[e]);
+            T_CHECK(sb[b] == sym[e], "sym[%d] = %d, expected %d", b, sb[b], sym[e]);
             for (int c = 0; c < F; c++)
                 for (int l = 0; l < L; l++) {
                     float want = (float)(100 * (e - L + 1 + l) + c);
                     float got = xb[(b * F + c) * L + l];
-                    CHECK(got == want, "x[%d][%d][%d] = %g, expected %g (channel-first)", b, c, l,
+                    T_CHECK(got == want, "x[%d][%d][%d] = %g, expected %g (channel-first)", b, c, l,
                           (double)got, (double)want);
                 }
         }
         float xr[3 * 3 * 4], yr[3];
         bf_window_gather_range(&wi, &src, 1, 3, xr, yr, NULL, NULL);
         for (int b = 0; b < 3; b++)
-            CHECK(yr[b] == (float)wi.end[1 + b] + 0.5f, "range gather y[%d] = %g", b, (double)yr[b]);
+            T_CHECK(yr[b] == (float)wi.end[1 + b] + 0.5f, "range gather y[%d] = %g", b, (double)yr[b]);
         bf_window_index_free(&wi);
     }
 
@@ -143,9 +134,9 @@ int main(void)
         char *seen = calloc(N, 1);
         bf_window_epoch_permutation(7, 3, p, N);
         bf_window_epoch_permutation(7, 3, q, N);
-        CHECK(memcmp(p, q, N * sizeof *p) == 0, "same (seed, epoch) gave different permutations");
+        T_CHECK(memcmp(p, q, N * sizeof *p) == 0, "same (seed, epoch) gave different permutations");
         for (int i = 0; i < N; i++) {
-            CHECK(p[i] >= 0 && p[i] < N && !seen[p[i]], "not a permutation at %d (%lld)", i,
+            T_CHECK(p[i] >= 0 && p[i] < N && !seen[p[i]], "not a permutation at %d (%lld)", i,
                   (long long)p[i]);
             if (p[i] >= 0 && p[i] < N)
                 seen[p[i]] = 1;
@@ -154,7 +145,7 @@ int main(void)
         int same = 0;
         for (int i = 0; i < N; i++)
             same += p[i] == q[i];
-        CHECK(same < 20, "epochs 3 and 4 agree at %d of %d positions", same, N);
+        T_CHECK(same < 20, "epochs 3 and 4 agree at %d of %d positions", same, N);
         free(p);
         free(q);
         free(seen);
@@ -163,14 +154,14 @@ int main(void)
     /* bad arguments */
     {
         bf_window_index wi;
-        CHECK(bf_window_index_build(&wi, sym, n, 0, 1) == BF_EINVAL, "seq_len 0 accepted");
-        CHECK(bf_window_index_build(&wi, sym, n, 4, 0) == BF_EINVAL, "stride 0 accepted");
-        CHECK(bf_window_index_build(&wi, sym, n, 99, 1) == BF_OK && wi.n == 0,
+        T_CHECK(bf_window_index_build(&wi, sym, n, 0, 1) == BF_EINVAL, "seq_len 0 accepted");
+        T_CHECK(bf_window_index_build(&wi, sym, n, 4, 0) == BF_EINVAL, "stride 0 accepted");
+        T_CHECK(bf_window_index_build(&wi, sym, n, 99, 1) == BF_OK && wi.n == 0,
               "seq_len longer than every symbol: expected 0 windows, got %lld", (long long)wi.n);
         bf_window_index_free(&wi);
     }
-    if (fails) {
-        fprintf(stderr, "test_train_window: %d failure(s)\n", fails);
+    if (bf_test_failures) {
+        fprintf(stderr, "test_train_window: %d failure(s)\n", bf_test_failures);
         return 1;
     }
     printf("test_train_window: ok\n");
