@@ -40,67 +40,6 @@ static void copy_bar(bf_bars *b, int64_t dst, int64_t src)
         b->trades[dst] = b->trades[src];
 }
 
-/* stable merge sort of idx[0..n) by ts[idx] */
-static void msort(int64_t *idx, int64_t *tmp, int64_t n, const int64_t *ts)
-{
-    for (int64_t w = 1; w < n; w *= 2) {
-        for (int64_t lo = 0; lo < n; lo += 2 * w) {
-            int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            int64_t a = lo, b = mid, k = lo;
-            while (a < mid && b < hi)
-                tmp[k++] = ts[idx[b]] < ts[idx[a]] ? idx[b++] : idx[a++];
-            while (a < mid)
-                tmp[k++] = idx[a++];
-            while (b < hi)
-                tmp[k++] = idx[b++];
-        }
-        memcpy(idx, tmp, (size_t)n * sizeof *idx);
-    }
-}
-
-static void permute_f64(double *a, const int64_t *idx, int64_t n, double *tmp)
-{
-    for (int64_t i = 0; i < n; i++)
-        tmp[i] = a[idx[i]];
-    memcpy(a, tmp, (size_t)n * sizeof *a);
-}
-
-static void permute_i64(int64_t *a, const int64_t *idx, int64_t n, int64_t *tmp)
-{
-    for (int64_t i = 0; i < n; i++)
-        tmp[i] = a[idx[i]];
-    memcpy(a, tmp, (size_t)n * sizeof *a);
-}
-
-static bf_status sort_bars(bf_bars *b)
-{
-    int64_t n = b->n;
-    int64_t *idx = malloc((size_t)n * sizeof *idx);
-    int64_t *tmp = malloc((size_t)n * sizeof *tmp);
-    double *dtmp = malloc((size_t)n * sizeof *dtmp);
-    if (!idx || !tmp || !dtmp) {
-        free(idx);
-        free(tmp);
-        free(dtmp);
-        return BF_FAIL(BF_ENOMEM, "%s: out of memory sorting %lld bars", b->symbol,
-                       (long long)n);
-    }
-    for (int64_t i = 0; i < n; i++)
-        idx[i] = i;
-    msort(idx, tmp, n, b->ts);
-    permute_i64(b->ts, idx, n, tmp);
-    if (b->trades)
-        permute_i64(b->trades, idx, n, tmp);
-    double *cols[] = {b->open, b->high, b->low, b->close, b->volume, b->vwap};
-    for (int c = 0; c < 6; c++)
-        if (cols[c])
-            permute_f64(cols[c], idx, n, dtmp);
-    free(idx);
-    free(tmp);
-    free(dtmp);
-    return BF_OK;
-}
-
 bf_status bf_bars_clean(bf_bars *b, bf_clean_report *rep)
 {
     int64_t m = 0;
@@ -136,21 +75,11 @@ bf_status bf_bars_clean(bf_bars *b, bf_clean_report *rep)
     int64_t inversions = 0;
     for (int64_t i = 1; i < m; i++)
         inversions += b->ts[i] < b->ts[i - 1];
-    if (inversions) {
-        rep->unsorted += inversions;
-        BF_TRY(sort_bars(b));
-    }
-    /* after a stable sort, the last bar of a run of equal ts came last in the input */
-    int64_t k = 0;
-    for (int64_t i = 0; i < m; i++) {
-        if (i + 1 < m && b->ts[i + 1] == b->ts[i]) {
-            rep->duplicate_ts++;
-            continue;
-        }
-        if (k != i)
-            copy_bar(b, k, i);
-        k++;
-    }
-    b->n = k;
+    rep->unsorted += inversions;
+    /* stable sort; of equal timestamps the later input bar is kept */
+    int64_t dropped = bf_bars_sort_dedup(b);
+    if (dropped < 0)
+        return BF_FAIL(BF_ENOMEM, "%s: out of memory sorting %lld bars", b->symbol, (long long)m);
+    rep->duplicate_ts += dropped;
     return BF_OK;
 }
