@@ -68,6 +68,14 @@ for args, want in [(["--d-model", "130", "--n-heads", "4"], "--d-model 130 is no
         rc, out, err = run(["train"] + args, cwd=d)
         check(rc == 2 and want in err, f"train {args}: rc={rc} err={err!r}")
 
+# demo flags outside what the demo supports: exit 2 naming the flag, before any work
+for args, want in [(["--cnn-blocks", "4"], "barforge demo: --cnn-blocks: the demo uses kernels 5,5,3 and dilations 1,2,4, so at most 3, got '4'"),
+                   (["--signal-strength", "0.9"], "barforge demo: --signal-strength: expected a number in [0, 0.")]:
+    with tempfile.TemporaryDirectory() as d:
+        rc, out, err = run(["demo"] + args, cwd=d)
+        check(rc == 2 and err.startswith(want), f"demo {args}: rc={rc} err={err!r}")
+        check(not os.path.exists(os.path.join(d, "data")), f"demo {args} wrote a cache before refusing")
+
 rc, out, err = run(["version", "--json"])
 check(rc == 0, f"version --json rc={rc} err={err}")
 try:
