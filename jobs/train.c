@@ -46,7 +46,7 @@ int bf_job_train(int argc, char **argv)
         {.name = "batch-size", .type = BF_OPT_POSINT, .def = "128", .help = "global batch (split across MPI ranks)", .dst = &batch},
         {.name = "max-epochs", .type = BF_OPT_POSINT, .def = "10", .help = "epochs", .dst = &epochs},
         {.name = "patience", .type = BF_OPT_NONNEG, .def = "5", .help = "stop after this many evaluations without a better validation loss (0 = never)", .dst = &patience},
-        {.name = "use-amp", .type = BF_OPT_FLAG, .def = "0", .help = "mixed precision on GPUs; ignored (reported) on CPU", .dst = &use_amp},
+        {.name = "use-amp", .type = BF_OPT_FLAG, .def = "0", .help = "mixed precision: bf16 GEMMs with fp32 accumulation on AMX CPUs (Sapphire Rapids+), else fp32 (reported)", .dst = &use_amp},
         {.name = "num-workers", .type = BF_OPT_NONNEG, .def = "0", .help = "CPU threads per rank (at most the cores online; 0 = BARFORGE_THREADS, else all cores)", .dst = &workers},
         {.name = "cnn-hidden", .type = BF_OPT_POSINT, .def = "128", .help = "CNN stem channels", .dst = &mi[2]},
         {.name = "cnn-blocks", .type = BF_OPT_NONNEG, .def = "3", .help = "CNN stem blocks", .dst = &mi[3]},

@@ -3,7 +3,10 @@
  * features, 50 symbols, cnn-hidden 128 x 3, kernels 5,5,3, dilations 1,2,4,
  * patch 8/4, d-model 128, 4 heads, 3 layers, mlp mixer, emb-dim 12).
  *
- *   bench_nn [--threads N] [--steps N] [--batch N] [--infer-iters N] [model flags...]
+ *   bench_nn [--threads N] [--steps N] [--batch N] [--infer-iters N] [--amp 0|1] [model flags...]
+ *
+ * --amp 1: the GEMMs in bf16 on AMX (what --use-amp means on a CPU; exit 2
+ * where the CPU has no AMX); inference stays fp32 either way.
  *
  * A train step is zero_grad + forward (train, dropout) + backward + grad clip
  * + AdamW. Inference is a B=1 eval forward on one thread. Prints one
@@ -36,7 +39,7 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int threads = 0, steps = 10, batch = 256, infer_iters = 300;
+    int threads = 0, steps = 10, batch = 256, infer_iters = 300, amp = 0;
     bf_model_config cfg;
     bf_model_config_defaults(&cfg);
     cfg.n_features = 33;
@@ -55,6 +58,8 @@ int main(int argc, char **argv)
             batch = atoi(v);
         else if (!strcmp(a, "--infer-iters"))
             infer_iters = atoi(v);
+        else if (!strcmp(a, "--amp"))
+            amp = atoi(v);
         else if (bf_model_config_set(&cfg, a, v) != BF_OK) {
             fprintf(stderr, "bench_nn: %s\n", bf_last_error());
             return 2;
@@ -66,6 +71,10 @@ int main(int argc, char **argv)
         return 2;
     }
     threads = bf_nn_set_threads(threads);
+    if (amp && !bf_nn_set_amp(1)) {
+        fprintf(stderr, "bench_nn: --amp 1 needs AMX (see the warning above)\n");
+        return 2;
+    }
 
     bf_model m;
     if (bf_model_init(&m, &cfg, batch, 1) != BF_OK) {
@@ -110,7 +119,8 @@ int main(int argc, char **argv)
            steps * (double)batch / c_total);
     bf_model_free(&m);
 
-    /* single-sample inference on one core */
+    /* single-sample inference on one core, fp32 (eval never uses amp) */
+    bf_nn_set_amp(0);
     bf_nn_set_threads(1);
     bf_model mi;
     if (bf_model_init(&mi, &cfg, 1, 1) != BF_OK) {

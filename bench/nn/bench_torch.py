@@ -2,7 +2,12 @@
 the seed's full-run configuration, same step as bench_nn (zero_grad, forward
 with dropout, backward, clip_grad_norm_, AdamW), same thread count.
 
-    python3 bench/nn/bench_torch.py --threads 2 [--steps 10] [--batch 256]
+    python3 bench/nn/bench_torch.py --threads 2 [--steps 10] [--batch 256] [--amp]
+
+--amp runs the forward and loss under torch.autocast("cpu", dtype=bfloat16),
+PyTorch's own CPU mixed precision (its GEMMs and convolutions in bf16 through
+oneDNN, which uses AMX where the CPU has it): the same-precision comparison
+for `bench_nn --amp 1`. The seed itself turns AMP off on CPUs.
 
 Prints "RESULT key=value" lines like bench_nn.
 """
@@ -26,6 +31,7 @@ def main():
     ap.add_argument("--infer-iters", type=int, default=300)
     ap.add_argument("--arch", default="patchtst")
     ap.add_argument("--channel-mixer", default="mlp")
+    ap.add_argument("--amp", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     cfg = bf.config(arch=a.arch, channel_mixer=a.channel_mixer, n_features=33, n_symbols=50)
@@ -37,13 +43,14 @@ def main():
     y = torch.from_numpy((0.01 * rng.normal(0, 1, B)).astype(np.float32))
     sym = torch.arange(B) % cfg["n_symbols"]
     print(f"bench_torch: torch {torch.__version__}, {bf.n_params(cfg)} params, batch {B}, "
-          f"{a.threads} threads")
+          f"{a.threads} threads, amp {'bf16' if a.amp else 'off'}")
     m.train()
     total = ctotal = 0.0
     for s in range(a.steps + 2):
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=False)
-        loss = m.loss(m(x, sym), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp):
+            loss = m.loss(m(x, sym).float(), y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()

@@ -196,4 +196,11 @@ bf_status bf_param_file_read_config(const char *path, bf_model_config *cfg);
 int bf_nn_set_threads(int n);
 int bf_nn_threads(void);
 
+/* Mixed precision (--use-amp on a CPU): the GEMMs round their inputs to
+ * bfloat16 and accumulate in fp32 on Intel AMX (core/nn/gemm_bf16.h). Off by
+ * default; bf_nn_set_amp(1) returns 0 and logs why where the CPU or kernel
+ * cannot, and the engine stays fp32. Process-wide. */
+int bf_nn_set_amp(int on);
+int bf_nn_amp(void);
+
 #endif

@@ -15,7 +15,9 @@
 #include <omp.h>
 #include <string.h>
 
+#include "core/nn/gemm_bf16.h"
 #include "core/nn/kern.h"
+#include "core/nn/model.h"
 
 /* Rows per GEMM tile. A constant, so a tile's bounds depend on the shapes
  * only, never on the thread count: each element is computed by the same
@@ -36,6 +38,20 @@ static int tile_rows(int M)
     return (r + 15) / 16 * 16;
 }
 
+/* One serial row-major GEMM (alpha 1): the AMX bf16 kernel under
+ * bf_nn_amp() for shapes worth it (a function of the shape only, so the
+ * choice never depends on threads), else OpenBLAS sgemm. The head (N = 1)
+ * and other tiny products stay fp32. */
+static void sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (bf_nn_amp() && N >= 16 && K >= 16 && (double)M * N * K >= 65536.0 &&
+        bf_gemm_bf16(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C, ldc) ==
+            0)
+        return;
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
 /* C (M,N) = A (M,K) . op(B) + beta C as row tiles of tile_rows(M), one
  * single-threaded sgemm per tile, tiles shared among the OpenMP threads. */
 static void gemm_rows(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda,
@@ -43,14 +59,14 @@ static void gemm_rows(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, i
 {
     const int R = tile_rows(M), tm = (M + R - 1) / R;
     if (tm <= 1 || (double)M * N * K < 2e5) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        sgemm(CblasNoTrans, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < tm; t++) {
         int m0 = t * R, mm = M - m0 < R ? M - m0 : R;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, mm, N, K, 1.0f, A + (size_t)m0 * lda, lda, B,
-                    ldb, beta, C + (size_t)m0 * ldc, ldc);
+        sgemm(CblasNoTrans, tb, mm, N, K, A + (size_t)m0 * lda, lda, B, ldb, beta,
+              C + (size_t)m0 * ldc, ldc);
     }
 }
 
@@ -122,20 +138,18 @@ void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, 
     if (din && !split)
         gemm_rows(CblasNoTrans, N, In, O, dout, O, w, In, bin, din, In);
     if (dw && !split)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, N, 1.0f, dout, O, in, In, 1.0f,
-                    dw, In);
+        sgemm(CblasTrans, CblasNoTrans, O, In, N, dout, O, in, In, 1.0f, dw, In);
     if (split) {
 #pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < tin + tw; t++) {
             int c = t < tin ? t : t - tin;
             int m0 = c * R, mm = N - m0 < R ? N - m0 : R;
             if (t < tin)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, mm, In, O, 1.0f,
-                            dout + (size_t)m0 * O, O, w, In, bin, din + (size_t)m0 * In, In);
+                sgemm(CblasNoTrans, CblasNoTrans, mm, In, O, dout + (size_t)m0 * O, O, w, In,
+                      bin, din + (size_t)m0 * In, In);
             else
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, mm, 1.0f,
-                            dout + (size_t)m0 * O, O, in + (size_t)m0 * In, In, 0.0f,
-                            scratch + (size_t)c * O * In, In);
+                sgemm(CblasTrans, CblasNoTrans, O, In, mm, dout + (size_t)m0 * O, O,
+                      in + (size_t)m0 * In, In, 0.0f, scratch + (size_t)c * O * In, In);
         }
         const size_t nw = (size_t)O * In;
 #pragma omp parallel for schedule(static)

@@ -253,6 +253,7 @@ static cJSON *train_config_json(const bf_train_opts *o, const bf_model *m,
     cJSON_AddNumberToObject(j, "max_steps", (double)o->max_steps);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddBoolToObject(j, "use_amp", o->use_amp);
+    cJSON_AddStringToObject(j, "gemm_precision", bf_nn_amp() ? "bf16-amx" : "fp32");
     cJSON_AddNumberToObject(j, "num_workers", o->num_workers);
     cJSON_AddNumberToObject(j, "eval_every_steps", (double)o->eval_every_steps);
     cJSON_AddNumberToObject(j, "log_every_steps", (double)o->log_every_steps);

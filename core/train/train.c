@@ -510,8 +510,11 @@ static bf_status train_main(trainer *t)
     if (o->batch_size < t->size)
         return BF_FAIL(BF_EINVAL, "--batch-size %d is smaller than the %d ranks: every rank needs "
                        "at least one window per step", o->batch_size, t->size);
-    if (o->use_amp)
-        bf_log0(BF_LOG_INFO, "--use-amp: ignored on CPU (training runs in float32)");
+    if (o->use_amp && bf_nn_set_amp(1))
+        bf_log0(BF_LOG_INFO, "--use-amp: GEMM inputs rounded to bfloat16 on AMX, fp32 "
+                "accumulation, parameters, optimizer and other ops (docs/model.md)");
+    else if (o->use_amp)
+        bf_log0(BF_LOG_INFO, "--use-amp: no AMX bf16 here, training runs in float32");
     BF_TRY(open_data(t));
 
     /* where this run lives and what it resumes from (rank 0 decides) */
@@ -603,6 +606,7 @@ bf_status bf_train_run(const bf_train_opts *o, bf_train_result *res)
     t.rank = bf_mpi_rank();
     t.size = bf_mpi_size();
     bf_status st = train_main(&t);
+    bf_nn_set_amp(0); /* process-wide: the final test and any later job run fp32 */
     snprintf(res->run_dir, sizeof res->run_dir, "%s", t.rp.run_dir);
     snprintf(res->best_ckpt, sizeof res->best_ckpt, "%s", t.rp.best);
     snprintf(res->last_ckpt, sizeof res->last_ckpt, "%s", t.rp.last);

@@ -60,7 +60,7 @@ typedef struct bf_train_opts {
     int64_t warmup_steps;
     int64_t max_steps;         /* stop after this many steps in total; 0 = no cap */
     uint64_t seed;
-    int use_amp;               /* accepted; ignored on CPU (reported) */
+    int use_amp;               /* bf16 GEMMs on AMX CPUs (bf_nn_set_amp), else fp32 */
     int num_workers;           /* accepted for the seed's command lines */
     /* evaluation */
     int64_t eval_every_steps;  /* 0 = at epoch ends only */

@@ -23,7 +23,9 @@ def main():
                                                              "--runs-dir", "runs"]
         p = run(args, wd)
         check(p.returncode == 0, "the seed's smoke command failed:\n" + show(p))
-        check("--use-amp: ignored on CPU" in p.stderr, "--use-amp not reported as ignored:\n" + show(p))
+        amx = "--use-amp: GEMM inputs rounded to bfloat16 on AMX" in p.stderr
+        check(amx or "--use-amp: no AMX bf16 here, training runs in float32" in p.stderr,
+              "--use-amp: neither mixed precision nor its absence reported:\n" + show(p))
         check(re.search(r"epoch 1/1 \| train_loss \S+ \| val_loss \S+.*\| lr \S+ \| grad_norm \S+ \| "
                         r"\d+ samples/s \| elapsed", p.stderr), "no epoch line:\n" + show(p))
         run_dir = only_run_dir(os.path.join(wd, "runs"))
@@ -38,6 +40,8 @@ def main():
         tc = json.load(open(os.path.join(run_dir, "configs/train_config.json")))
         check(tc["batch_size"] == 128 and tc["max_epochs"] == 1 and tc["use_amp"] is True and
               tc["flags"]["num-workers"] == 2, "train config %s" % tc)
+        check(tc["gemm_precision"] == ("bf16-amx" if amx else "fp32"),
+              "gemm_precision %r with AMX %s" % (tc["gemm_precision"], amx))
         rows = list(csv.DictReader(open(os.path.join(run_dir, "metrics.csv"))))
         epochs = [r for r in rows if r["kind"] == "epoch"]
         check(len(epochs) == 1 and float(epochs[0]["val_loss"]) > 0, "metrics.csv epochs %s" % epochs)
