@@ -91,6 +91,10 @@ void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const i
 void bf_sampler_free(bf_sampler *s);
 bf_status bf_global_scaler_fit(const bf_build_plan *p, bf_master_state *m);
 
+/* threads per rank for the build: opts->threads, or the node's cores divided
+ * among the ranks; at least 1 */
+int bf_build_threads(const bf_build_opts *o);
+
 bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m);
 bf_status bf_build_write_side_files(const bf_build_opts *o, const bf_build_plan *p,
                                     bf_master_state *m);

@@ -441,10 +441,195 @@ static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t 
     return BF_OK;
 }
 
+/* ---- pass 2, direct files ----------------------------------------------------------- */
+
+int bf_build_threads(const bf_build_opts *o)
+{
+    int n = o->threads;
+    if (n <= 0) /* the cores divided among the ranks (assumed on one node) */
+        n = omp_get_num_procs() / bf_mpi_size();
+    return n < 1 ? 1 : n;
+}
+
+/* Scale one symbol's rows in place (per-symbol: fit on its leading train
+ * rows first), check them, and pwrite each run of rows of one split at the
+ * symbol's place in that split's file (row0[k]). Touches only this symbol's
+ * rows and scaler slots: symbols may run on threads at once, and each
+ * symbol's arithmetic is the same on any thread. */
+static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, int64_t s,
+                                    bf_feat_rows *rows, const bf_scaler *global,
+                                    const bf_split_file *sf, const int64_t *row0, int64_t *nz,
+                                    double *t_scale, double *t_write)
+{
+    const bf_sym_rec *r = &m->rec[s - p->lo];
+    int F = p->F, H = p->H;
+    int64_t n = rows->n;
+    if (n != r->n_rows)
+        return BF_FAIL(BF_ERR, "%s: %lld rows in pass 2 but %lld in pass 1 (cache changed "
+                       "during the build?)", p->syms[s], (long long)n, (long long)r->n_rows);
+    int8_t *split = malloc((size_t)(n ? n : 1));
+    BF_CHECK_ALLOC(split, (size_t)n);
+    bf_split_assign(rows->ts_end, n, m->val_start, m->test_start, p->purge, split);
+    double t0 = bf_now();
+    bf_status st = BF_OK;
+    if (global) {
+        bf_scaler_apply(global, rows->X, n);
+    } else {
+        bf_scaler sc;
+        memset(&sc, 0, sizeof sc);
+        st = bf_scaler_fit(&sc, rows->X, r->cnt[0], F); /* train rows lead */
+        if (st == BF_OK) {
+            int64_t li = s - p->lo;
+            memcpy(m->median + li * F, sc.median, (size_t)F * sizeof(double));
+            memcpy(m->iqr + li * F, sc.iqr, (size_t)F * sizeof(double));
+            m->n_fit[li] = r->cnt[0];
+            *nz += sc.n_zero_iqr;
+            bf_scaler_apply(&sc, rows->X, n);
+        }
+        bf_scaler_free(&sc);
+    }
+    double t1 = bf_now();
+    int64_t got[3] = {0, 0, 0};
+    for (int64_t i = 0; i < n && st == BF_OK; i++) {
+        int k = split[i];
+        if (k < 0)
+            continue;
+        const float *x = rows->X + i * F;
+        for (int j = 0; j < F && st == BF_OK; j++)
+            if (!isfinite(x[j]))
+                st = BF_FAIL(BF_ENAN, "%s: feature %d of the row at %lld is not finite after "
+                             "scaling", p->syms[s], j, (long long)rows->ts_end[i]);
+        got[k]++;
+    }
+    for (int k = 0; k < 3 && st == BF_OK; k++)
+        if (got[k] != r->cnt[k])
+            st = BF_FAIL(BF_ERR, "%s: %lld %s rows in pass 2, %lld counted in pass 1", p->syms[s],
+                         (long long)got[k], g_split_names[k], (long long)r->cnt[k]);
+    /* each split's rows are one run when ts rises (train, purge, val, purge,
+     * test); runs are found rather than assumed */
+    int64_t done[3] = {0, 0, 0};
+    for (int64_t i = 0; i < n && st == BF_OK;) {
+        int k = split[i];
+        int64_t j = i + 1;
+        while (j < n && split[j] == k)
+            j++;
+        if (k >= 0) {
+            st = bf_splitfile_pwrite(&sf[k], row0[k] + done[k], j - i, rows->X + i * F,
+                                     rows->y + i * H, (int32_t)s, rows->ts_end + i);
+            done[k] += j - i;
+        }
+        i = j;
+    }
+    free(split);
+    *t_scale += t1 - t0;
+    *t_write += bf_now() - t1;
+    return st;
+}
+
+/* Pass 2 into direct split files: no write buffers and no rounds, every
+ * rank writes its rows where the exclusive scans put them. Kept symbols are
+ * scaled and written on threads; the others are recomputed first on this
+ * thread (HDF5 stays on it). */
+static bf_status pass2_direct(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+                              const bf_scaler *global)
+{
+    int64_t nloc = p->hi - p->lo;
+    double tw = bf_now();
+    bf_split_file sf[3];
+    bf_status st = BF_OK;
+    int nopen = 0;
+    for (int k = 0; k < 3 && st == BF_OK; k++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
+        st = bf_splitfile_create_direct(&sf[k], path, m->total[k], p->F, p->H, g_split_names[k],
+                                        &o->spec, p->target_index, (int)p->S);
+        nopen = k + 1;
+    }
+    m->stage[BF_STAGE_WRITE] += bf_now() - tw;
+    int64_t *row0 = malloc((size_t)(nloc ? nloc : 1) * 3 * sizeof *row0);
+    if (!row0 && st == BF_OK)
+        st = BF_FAIL(BF_ENOMEM, "out of memory for %lld symbols' row offsets", (long long)nloc);
+    for (int64_t i = 0, acc[3] = {m->offset[0], m->offset[1], m->offset[2]};
+         i < nloc && st == BF_OK; i++)
+        for (int k = 0; k < 3; k++) {
+            row0[3 * i + k] = acc[k];
+            acc[k] += m->rec[i].cnt[k];
+        }
+    double t_scale = 0, t_write = 0;
+    int64_t nz = 0;
+    /* symbols not kept: read and computed again here (HDF5 on this thread) */
+    bf_sym_rows w;
+    memset(&w, 0, sizeof w);
+    for (int64_t i = 0; i < nloc && st == BF_OK; i++) {
+        bf_sym_rec *r = &m->rec[i];
+        if (r->X || r->cnt[0] + r->cnt[1] + r->cnt[2] == 0)
+            continue;
+        st = bf_ds_load_symbol(o, p->syms[p->lo + i], o->start, o->end, &w, NULL, 0, m->stage);
+        if (st == BF_OK)
+            st = scale_write_symbol(p, m, p->lo + i, &w.rows, global, sf, row0 + 3 * i, &nz,
+                                    &t_scale, &t_write);
+    }
+    bf_sym_rows_free(&w);
+    /* kept symbols on threads; a failure keeps the first failing symbol's
+     * message (messages are per thread) */
+    double tk = bf_now(), ks = 0, kw = 0;
+    int64_t first_bad = INT64_MAX;
+    bf_status bad_st = BF_OK;
+    char msg[1024] = "";
+    if (st == BF_OK) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(bf_build_threads(o)) \
+    reduction(+ : nz, ks, kw)
+        for (int64_t i = 0; i < nloc; i++) {
+            bf_sym_rec *r = &m->rec[i];
+            if (!r->X || r->cnt[0] + r->cnt[1] + r->cnt[2] == 0)
+                continue;
+            bf_feat_rows kept;
+            memset(&kept, 0, sizeof kept);
+            kept.n = r->n_rows;
+            kept.F = p->F;
+            kept.H = p->H;
+            kept.X = r->X;
+            kept.y = r->y;
+            kept.ts_end = r->ts;
+            bf_status ss = scale_write_symbol(p, m, p->lo + i, &kept, global, sf, row0 + 3 * i,
+                                              &nz, &ks, &kw);
+            if (ss != BF_OK) {
+#pragma omp critical(bf_pass2_direct_err)
+                if (i < first_bad) {
+                    first_bad = i;
+                    bad_st = ss;
+                    snprintf(msg, sizeof msg, "%s", bf_last_error());
+                }
+            }
+        }
+        if (first_bad != INT64_MAX)
+            st = BF_FAIL(bad_st, "%s", msg);
+    }
+    /* thread seconds shared out over the region's wall time */
+    double kwall = bf_now() - tk;
+    if (ks + kw > 0) {
+        t_scale += kwall * ks / (ks + kw);
+        t_write += kwall * kw / (ks + kw);
+    }
+    m->stage[BF_STAGE_SCALE] += t_scale;
+    m->stage[BF_STAGE_WRITE] += t_write;
+    m->n_zero_iqr += (int)nz;
+    free(row0);
+    for (int k = 0; k < nopen; k++) {
+        bf_status cs = bf_splitfile_close_direct(&sf[k]);
+        st = st != BF_OK ? st : cs;
+    }
+    return bf_ds_agree(st);
+}
+
 bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m)
 {
     int F = p->F, H = p->H;
     int64_t nloc = p->hi - p->lo;
+    /* the HDF5 paths remain for compression (chunked, one rank) and for
+     * collective MPI-IO (parallel file systems); everything else is direct */
+    int direct = o->compress == 0 && !(bf_mpi_size() > 1 && o->mpio_collective) &&
+                 bf_splitfile_direct_ok();
     int64_t row_bytes = (int64_t)(F + H) * 4 + 12;
     int64_t budget = o->write_buffer_bytes > 0 ? o->write_buffer_bytes : ((int64_t)16 << 20);
     int64_t max_rows = budget / row_bytes > 0 ? budget / row_bytes : 1;
@@ -465,10 +650,10 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
     }
     bstart[nb] = nloc;
     int64_t rounds = nb;
-    bf_status st = bf_allreduce_max_i64(&rounds, 1);
+    bf_status st = direct ? BF_OK : bf_allreduce_max_i64(&rounds, 1);
     wbuf buf[3];
     memset(buf, 0, sizeof buf);
-    for (int k = 0; k < 3 && st == BF_OK; k++)
+    for (int k = 0; k < 3 && st == BF_OK && !direct; k++)
         st = wbuf_alloc(&buf[k], cap[k], F, H);
     if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_PER_SYMBOL) {
         m->median = calloc((size_t)(nloc ? nloc : 1) * (size_t)F, sizeof *m->median);
@@ -489,6 +674,12 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
         }
     }
     st = bf_ds_agree(st);
+    if (st == BF_OK && direct) {
+        st = pass2_direct(o, p, m, o->scaler == BF_SCALER_ROBUST_GLOBAL ? &global : NULL);
+        free(bstart);
+        bf_scaler_free(&global);
+        return st;
+    }
     double tw = bf_now();
     bf_split_file sf[3];
     int nopen = 0, par = bf_mpi_size() > 1;

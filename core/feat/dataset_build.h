@@ -60,6 +60,8 @@ typedef struct bf_build_opts {
                                    recomputed in pass 2; 0 = 512 MiB, < 0 = keep none */
     int64_t global_sample_rows; /* rows sampled for the global scaler; 0 = 500000 */
     int64_t today;              /* UTC seconds used for version names; 0 = now */
+    int threads;                /* CPU threads per rank; 0 = the node's cores divided among
+                                   the ranks. No output bit depends on it */
     /* delta only: fetching the new bars (core/data/fetch.h) */
     int no_fetch;               /* 1: use the cache as it is */
     const char *fetch_provider; /* fetch every symbol from this provider; NULL = from the

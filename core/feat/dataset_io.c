@@ -388,6 +388,190 @@ bf_status bf_splitfile_close(bf_split_file *sf)
     return st;
 }
 
+/* ---- direct split files ---------------------------------------------------------- */
+
+int bf_splitfile_direct_ok(void)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* A chunked dataset shaped as bf_h5_create_dataset shapes it (rows x cols,
+ * unlimited rows, ~1 MiB chunks, no fill) whose chunks are all allocated
+ * now; their addresses go to sf->addr[d] for pwrite. */
+static bf_status create_allocated(bf_split_file *sf, int d, const char *name, hid_t ftype,
+                                  int64_t esize, int64_t rows, int64_t cols)
+{
+    int rank = cols == 1 ? 1 : 2;
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols}, maxd[2] = {H5S_UNLIMITED, (hsize_t)cols};
+    int64_t cr = ((int64_t)1 << 20) / (cols * esize);
+    cr = cr < 1 ? 1 : cr;
+    if (rows > 0 && cr > rows)
+        cr = rows;
+    hsize_t chunk[2] = {(hsize_t)cr, (hsize_t)cols};
+    hid_t space = H5Screate_simple(rank, dims, maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, rank, chunk);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t ds = H5Dcreate2(sf->f, name, ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    if (ds < 0)
+        return BF_FAIL(BF_EIO, "cannot create dataset '%s' in '%s' (disk full?)", name, sf->path);
+    int64_t nc = (rows + cr - 1) / cr;
+    sf->chunk_rows[d] = cr;
+    sf->nchunks[d] = nc;
+    sf->addr[d] = malloc((size_t)(nc ? nc : 1) * sizeof(int64_t));
+    bf_status st = sf->addr[d] ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk "
+                                                   "addresses", (long long)nc);
+    for (int64_t c = 0; c < nc && st == BF_OK; c++) {
+        hsize_t at[2] = {(hsize_t)(c * cr), 0};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(ds, at, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
+            size != (hsize_t)(cr * cols * esize))
+            st = BF_FAIL(BF_EIO, "chunk %lld of '%s' in '%s' was not allocated", (long long)c,
+                         name, sf->path);
+        else
+            sf->addr[d][c] = (int64_t)addr;
+    }
+    H5Dclose(ds);
+    return st;
+}
+
+static const char *const g_sf_names[4] = {"X", "y", "sym_id", "ts"};
+
+bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_t total, int F,
+                                     int H, const char *split, const bf_feat_spec *spec,
+                                     int target_index, int n_symbols)
+{
+    memset(sf, 0, sizeof *sf);
+    sf->f = -1;
+    sf->fd = -1;
+    sf->direct = 1;
+    sf->F = F;
+    sf->H = H;
+    sf->total = total;
+    snprintf(sf->path, sizeof sf->path, "%s", path);
+    const hid_t types[4] = {H5T_IEEE_F32LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_I64LE};
+    const int64_t cols[4] = {F, H, 1, 1}, esize[4] = {4, 4, 4, 8};
+    bf_status st = BF_OK;
+    if (!bf_splitfile_direct_ok())
+        st = BF_FAIL(BF_ERR, "direct split files need a little-endian host");
+    if (st == BF_OK && bf_mpi_rank() == 0) {
+        st = bf_h5_create(path, &sf->f);
+        for (int d = 0; d < 4 && st == BF_OK; d++)
+            st = create_allocated(sf, d, g_sf_names[d], types[d], esize[d], total, cols[d]);
+        if (st == BF_OK)
+            st = bf_splitfile_attrs(sf, split, spec, target_index, n_symbols);
+        if (sf->f >= 0) {
+            bf_status cs = bf_h5_close(sf->f);
+            st = st != BF_OK ? st : cs;
+            sf->f = -1;
+        }
+    }
+    st = bf_ds_agree(st);
+    if (st == BF_OK && bf_mpi_size() > 1) {
+        st = bf_ds_bcast_i64(sf->chunk_rows, 4, 0);
+        if (st == BF_OK)
+            st = bf_ds_bcast_i64(sf->nchunks, 4, 0);
+        for (int d = 0; d < 4 && st == BF_OK; d++) {
+            if (!sf->addr[d])
+                sf->addr[d] = malloc((size_t)(sf->nchunks[d] ? sf->nchunks[d] : 1) * 8);
+            st = sf->addr[d] ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory for chunk addresses");
+            st = bf_ds_agree(st);
+            if (st == BF_OK)
+                st = bf_ds_bcast_i64(sf->addr[d], sf->nchunks[d], 0);
+        }
+    }
+    if (st == BF_OK) {
+        sf->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (sf->fd < 0)
+            st = bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s' for writing", path);
+    }
+    st = bf_ds_agree(st);
+    if (st != BF_OK)
+        bf_splitfile_close_direct(sf);
+    return st;
+}
+
+static bf_status pwrite_all(const bf_split_file *sf, const void *buf, size_t n, int64_t off)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = pwrite(sf->fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return bf_fail_errno(__FILE__, __LINE__, "pwrite", "cannot write %zu bytes at %lld "
+                                 "to '%s' (disk full?)", n, (long long)off, sf->path);
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return BF_OK;
+}
+
+/* rows [r, r+n) of dataset d from buf (rows of rb bytes): one pwrite per
+ * stretch of chunks that lie back to back in the file */
+static bf_status write_rows(const bf_split_file *sf, int d, int64_t r, int64_t n,
+                            const void *buf, int64_t rb)
+{
+    const char *p = buf;
+    int64_t cr = sf->chunk_rows[d];
+    while (n > 0) {
+        int64_t c0 = r / cr, c = c0, end = (c0 + 1) * cr;
+        while (end < r + n && c + 1 < sf->nchunks[d] &&
+               sf->addr[d][c + 1] == sf->addr[d][c0] + (c + 1 - c0) * cr * rb) {
+            c++;
+            end += cr;
+        }
+        int64_t k = (end < r + n ? end : r + n) - r;
+        BF_TRY(pwrite_all(sf, p, (size_t)(k * rb), sf->addr[d][c0] + (r - c0 * cr) * rb));
+        p += k * rb;
+        r += k;
+        n -= k;
+    }
+    return BF_OK;
+}
+
+bf_status bf_splitfile_pwrite(const bf_split_file *sf, int64_t row0, int64_t n, const float *X,
+                              const float *y, int32_t sym, const int64_t *ts)
+{
+    if (n == 0)
+        return BF_OK;
+    if (row0 < 0 || n < 0 || row0 + n > sf->total || sf->fd < 0)
+        return BF_FAIL(BF_ERR, "rows [%lld, %lld) do not fit '%s' (%lld rows)", (long long)row0,
+                       (long long)(row0 + n), sf->path, (long long)sf->total);
+    int32_t ids[4096];
+    for (int i = 0; i < 4096; i++)
+        ids[i] = sym;
+    BF_TRY(write_rows(sf, 0, row0, n, X, (int64_t)sf->F * 4));
+    BF_TRY(write_rows(sf, 1, row0, n, y, (int64_t)sf->H * 4));
+    for (int64_t i = 0; i < n; i += 4096)
+        BF_TRY(write_rows(sf, 2, row0 + i, n - i < 4096 ? n - i : 4096, ids, 4));
+    return write_rows(sf, 3, row0, n, ts, 8);
+}
+
+bf_status bf_splitfile_close_direct(bf_split_file *sf)
+{
+    int fd = sf->fd;
+    sf->fd = -1;
+    for (int d = 0; d < 4; d++) {
+        free(sf->addr[d]);
+        sf->addr[d] = NULL;
+    }
+    if (fd >= 0 && close(fd) != 0)
+        return bf_fail_errno(__FILE__, __LINE__, "close", "closing '%s' failed (disk full?)",
+                             sf->path);
+    return BF_OK;
+}
+
 /* ---- names, directories --------------------------------------------------------- */
 
 void bf_ds_date(int64_t t, char out[16])

@@ -5,8 +5,10 @@
  *    failure on one rank never leaves the others in a collective.
  *  - per-symbol loading: cache lookup, read, slice, clean, features, then
  *    compaction to the rows that will be written (valid and finite).
- *  - split files: (X, y, sym_id, ts) written by disjoint row ranges, in
- *    parallel (collective MPI-IO) or serially when compressing on one rank.
+ *  - split files: (X, y, sym_id, ts) written by disjoint row ranges: with
+ *    pwrite into contiguous datasets (direct; the default), in parallel
+ *    through MPI-IO (--mpio collective under MPI) or through HDF5 on one
+ *    rank when compressing.
  *  - versioned directories: publish a finished temp directory under a name
  *    that does not exist yet (rename without replace; -2, -3 suffixes).
  */
@@ -63,6 +65,14 @@ typedef struct bf_split_file {
     int collective; /* parallel files: 1 = collective MPI-IO transfers, 0 = independent */
     int F, H;
     int64_t total;
+    /* direct files (bf_splitfile_create_direct): the HDF5 file is complete
+     * but for the rows, which go with pwrite into the chunks HDF5 allocated
+     * at creation: dataset d (X, y, sym_id, ts) has chunks of chunk_rows[d]
+     * rows, chunk c at byte addr[d][c] */
+    int direct, fd;
+    int64_t chunk_rows[4], nchunks[4];
+    int64_t *addr[4];
+    char path[4400];
 } bf_split_file;
 
 /* Collective when parallel. Creates X (total x F) f32, y (total x H) f32,
@@ -77,6 +87,27 @@ bf_status bf_splitfile_write(bf_split_file *sf, int64_t row0, int64_t n, const f
 bf_status bf_splitfile_attrs(bf_split_file *sf, const char *split, const bf_feat_spec *spec,
                              int target_index, int n_symbols);
 bf_status bf_splitfile_close(bf_split_file *sf);
+
+/* Direct split files: collective over ranks. Rank 0 creates the file with
+ * the sec2 driver: the four datasets as bf_splitfile_create makes them
+ * (chunked, ~1 MiB chunks, no fill) but with every chunk allocated at
+ * creation, and the attributes of bf_splitfile_attrs; it records each
+ * chunk's address and closes the file; every rank learns the addresses and
+ * opens the file for writing. Rows then go straight from the caller's memory into the file with
+ * pwrite (no HDF5 call, no staging copy; HDF5 is not needed on the writing
+ * thread, so any thread may write, disjoint rows at once). Little-endian
+ * hosts only (the file types are little-endian): see bf_splitfile_direct_ok. */
+int bf_splitfile_direct_ok(void);
+bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_t total, int F,
+                                     int H, const char *split, const bf_feat_spec *spec,
+                                     int target_index, int n_symbols);
+/* rows [row0, row0+n): X n x F, y n x H, ts n; sym_id = sym for every row.
+ * Thread-safe for disjoint rows. */
+bf_status bf_splitfile_pwrite(const bf_split_file *sf, int64_t row0, int64_t n, const float *X,
+                              const float *y, int32_t sym, const int64_t *ts);
+/* close the descriptor, free the chunk tables (every rank; durability is
+ * the caller's fsync) */
+bf_status bf_splitfile_close_direct(bf_split_file *sf);
 
 /* ---- names, directories ----------------------------------------------------- */
 
