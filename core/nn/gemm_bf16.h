@@ -32,6 +32,11 @@ int bf_gemm_bf16_available(const char **why);
 int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
+/* The same plus a bias (N floats, or NULL) added to every row of the result
+ * in fp32 after the products: C = beta C + op(A) op(B) + bias. */
+int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+
 /* The rounding the GEMM applies to its inputs (for tests): fp32 -> bf16 ->
  * fp32, round to nearest even, subnormals to signed zero, NaN stays NaN. */
 float bf_bf16_round(float x);

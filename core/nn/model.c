@@ -137,6 +137,11 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     for (int i = 0; i < d->NB; i++) {
         bf_blk_acts *a = &im->blk[i];
         const bf_blk_view *w = &p->blk[i];
+        if (im->stem_ws) {
+            bf_stem_block_forward(im, i, B, pc, seed, salt, step, cfg->cnn_kernels[i],
+                                  cfg->cnn_dilations[i]);
+            continue;
+        }
         bf_dwconv_forward(a->a, im->s[i], w->dw_w, w->dw_b, B, d->L, H, cfg->cnn_kernels[i],
                           cfg->cnn_dilations[i]);
         bf_linear_forward(a->p, a->a, w->pw_w, NULL, N, H, 2 * H);
@@ -310,6 +315,10 @@ bf_status bf_model_backward(bf_model *m)
         bf_blk_acts *a = &im->blk[i];
         const bf_blk_view *w = &p->blk[i];
         const bf_blk_view *gw = &g->blk[i];
+        if (im->stem_ws) {
+            bf_stem_block_backward(im, i, B, pc, cfg->cnn_kernels[i], cfg->cnn_dilations[i]);
+            continue;
+        }
         bf_groupnorm_dropout_backward(im->gB, gw->gn_w, gw->gn_b, im->gS, a->mask, pc, a->g,
                                       w->gn_w, a->gn_mean, a->gn_rstd, B, d->L, H, d->G, im->gNorm);
         bf_glu_backward_saved(im->gA, im->gB, a->p, w->pw_b, N, H, gw->pw_b, im->gCol);

@@ -70,6 +70,7 @@ struct bf_model_impl {
     float *gW;   /* weight-gradient partials (bf_linear_backward_ws) */
     float *gDw;  /* per-window depthwise-conv gradient partials */
     float *gCol; /* per-32-row column-sum partials (bias gradients fused into GLU/GELU) */
+    float *stem_ws; /* model_stem.c's per-super-chunk scratch (NULL: op-by-op stem) */
     /* state of the last forward */
     int B, train, have_y;
     uint64_t step;
@@ -77,6 +78,13 @@ struct bf_model_impl {
     float *arena;
     uint8_t *mask_arena;
 };
+
+/* model_stem.c: the stem blocks in window chunks, where bf_stem_fused_ok */
+int bf_stem_fused_ok(const bf_dims *d);
+size_t bf_stem_scratch_floats(const bf_dims *d, int Bm);
+void bf_stem_block_forward(struct bf_model_impl *im, int i, int B, float pc, uint64_t seed,
+                           uint32_t salt, uint64_t step, int K, int dil);
+void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, int K, int dil);
 
 /* threads.c: 0 until bf_nn_set_threads ran */
 int bf_nn_threads_configured(void);

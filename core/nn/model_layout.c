@@ -237,12 +237,13 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     size_t N = (size_t)Bm * d->L, NT = (size_t)Bm * d->T, H = d->H, D = d->D;
     im->x0 = takef(a, N * d->Ci);
     im->s[0] = takef(a, N * H);
+    const int fused = bf_stem_fused_ok(d); /* model_stem.c keeps a, p, g, n in cache */
     for (int i = 0; i < d->NB; i++) {
         bf_blk_acts *b = &im->blk[i];
-        b->a = takef(a, N * H);
-        b->p = takef(a, N * 2 * H);
-        b->g = takef(a, N * H);
-        b->n = takef(a, N * H);
+        b->a = fused ? NULL : takef(a, N * H);
+        b->p = fused ? NULL : takef(a, N * 2 * H);
+        b->g = fused ? NULL : takef(a, N * H);
+        b->n = fused ? NULL : takef(a, N * H);
         b->gn_mean = takef(a, (size_t)Bm * d->G);
         b->gn_rstd = takef(a, (size_t)Bm * d->G);
         b->mask = takem(a, N * H);
@@ -330,6 +331,7 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     im->gDw = takef(a, (size_t)Bm * (kmax + 1) * H);
     size_t runs = (N + 31) / 32, runs_t = (NT + 31) / 32;
     im->gCol = takef(a, zmax(runs * 2 * H, runs_t * d->F));
+    im->stem_ws = fused ? takef(a, bf_stem_scratch_floats(d, Bm)) : NULL;
 }
 
 bf_status bf_model_init(bf_model *m, const bf_model_config *cfg, int max_batch, uint64_t seed)

@@ -42,6 +42,32 @@ void bf_linear_input_grad_cols(float *din, const float *dout, const float *w, in
 /* dst (W) += column sums of src (N,W), fixed order, double accumulation. */
 void bf_colsum_add(float *dst, const float *src, int N, int W);
 
+/* Serial forms (one GEMM, the calling thread only) for callers that split
+ * the rows themselves (model_stem.c); same arithmetic as one tile of the
+ * parallel ops, bf16 under bf_nn_amp() for large enough shapes:
+ *   out (N,O) = in . w^T + b (b may be NULL);
+ *   din (N,In) = dout (N,O) . w (O,In);
+ *   dw (O,In) = (accum ? dw : 0) + dout^T . in. */
+void bf_linear_forward_serial(float *out, const float *in, const float *w, const float *b, int N,
+                              int In, int O);
+void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
+                                 int O);
+void bf_linear_weight_grad_serial(float *dw, const float *dout, const float *in, int N, int In,
+                                  int O, int accum);
+/* db (W) += the run partials part (nruns, W), added in run order in double:
+ * the reduction the GLU/GELU backward use for their bias gradients */
+void bf_add_runs(float *db, const float *part, int nruns, int W);
+/* elements e0 .. e0+n-1 of a dropout layer, serially: out/mask/in/res point
+ * at element e0 (res may be NULL); same draws and arithmetic as
+ * bf_dropout_add_forward over the whole tensor */
+void bf_dropout_add_range(float *out, uint8_t *mask, const float *in, const float *res, size_t e0,
+                          size_t n, float p, uint64_t seed, uint32_t salt, uint64_t step,
+                          uint32_t layer);
+/* the second half of bf_dwconv_backward_ws: the B windows' partials
+ * (scratch, (K+1)*H floats each) added in window order in double into
+ * dw (H,K) and db (H) */
+void bf_dwconv_reduce(float *dw, float *db, const float *scratch, int B, int H, int K);
+
 /* ---- elementwise (ops_elem.c) ------------------------------------------------ */
 /* GLU over the width: in (N,2H) = [a | g], out (N,H) = a * sigmoid(g). */
 void bf_glu_forward(float *out, const float *in, int N, int H);

@@ -69,7 +69,13 @@ void bf_dwconv_backward_ws(float *din, float *dw, float *db, const float *dout, 
     for (int bb = 0; bb < B; bb++)
         kn->dwconv_bwd_win(din + (size_t)bb * L * H, scratch + bb * W, dout + (size_t)bb * L * H,
                            in + (size_t)bb * L * H, w, L, H, K, d, accum);
-        /* the windows' partials added in window order in double */
+    bf_dwconv_reduce(dw, db, scratch, B, H, K);
+}
+
+void bf_dwconv_reduce(float *dw, float *db, const float *scratch, int B, int H, int K)
+{
+    const size_t W = (size_t)(K + 1) * H;
+    /* the windows' partials added in window order in double */
 #pragma omp parallel for schedule(static)
     for (size_t j = 0; j < W; j++) {
         double acc = 0.0;

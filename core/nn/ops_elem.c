@@ -21,7 +21,7 @@
 
 /* db (W) += the runs' partial column sums part (nruns, W), added in run
  * order in double: the arithmetic of bf_colsum_add */
-static void add_runs(float *db, const float *part, int nruns, int W)
+void bf_add_runs(float *db, const float *part, int nruns, int W)
 {
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < W; c++) {
@@ -79,7 +79,7 @@ void bf_glu_backward_saved(float *din, const float *dout, const float *p, const 
                    db ? scratch + (size_t)blk * 2 * H : NULL, nr, H);
     }
     if (db)
-        add_runs(db, scratch, nblk, 2 * H);
+        bf_add_runs(db, scratch, nblk, 2 * H);
 }
 
 void bf_gelu_forward(float *out, const float *in, size_t n)
@@ -128,7 +128,7 @@ void bf_gelu_bias_backward(float *din, const float *dout, const float *in, const
                     (size_t)W);
     }
     if (db)
-        add_runs(db, scratch, nblk, W);
+        bf_add_runs(db, scratch, nblk, W);
 }
 
 void bf_add_forward(float *out, const float *a, const float *b, size_t n)
@@ -150,6 +150,23 @@ void bf_add_inplace(float *dst, const float *src, size_t n)
 static uint64_t dropout_key(uint64_t seed)
 {
     return seed ^ ((uint64_t)BF_RNG_STREAM_DROPOUT * 0x9E3779B97F4A7C15ull);
+}
+
+void bf_dropout_add_range(float *out, uint8_t *mask, const float *in, const float *res, size_t e0,
+                          size_t n, float p, uint64_t seed, uint32_t salt, uint64_t step,
+                          uint32_t layer)
+{
+    if (p <= 0.0f) {
+        if (res)
+            for (size_t i = 0; i < n; i++)
+                out[i] = res[i] + in[i];
+        else if (out != in)
+            memcpy(out, in, n * sizeof(float));
+        return;
+    }
+    bf_kern_get()->dropout(out, mask, in, res, e0, n, dropout_key(seed),
+                           (uint32_t)((double)p * 65536.0), 1.0f / (1.0f - p), layer,
+                           (uint32_t)step, salt);
 }
 
 void bf_dropout_add_forward(float *out, uint8_t *mask, const float *in, const float *res, size_t n,

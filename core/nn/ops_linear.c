@@ -42,45 +42,58 @@ static int tile_rows(int M)
  * bf_nn_amp() for shapes worth it (a function of the shape only, so the
  * choice never depends on threads), else OpenBLAS sgemm. The head (N = 1)
  * and other tiny products stay fp32. */
-static void sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A,
-                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
+static void sgemm_bias(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
+                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                       int ldc, const float *bias)
 {
     if (bf_nn_amp() && N >= 16 && K >= 16 && (double)M * N * K >= 65536.0 &&
-        bf_gemm_bf16(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C, ldc) ==
-            0)
+        bf_gemm_bf16_bias(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C,
+                          ldc, bias) == 0)
         return;
+    if (bias) { /* fp32: C = bias, then C += A B (beta must be 0 here) */
+        for (int i = 0; i < M; i++)
+            memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+        beta = 1.0f;
+    }
     cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* C (M,N) = A (M,K) . op(B) + beta C as row tiles of tile_rows(M), one
- * single-threaded sgemm per tile, tiles shared among the OpenMP threads. */
-static void gemm_rows(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc)
+static void sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    sgemm_bias(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+/* C (M,N) = A (M,K) . op(B) + beta C (+ bias (N) when not NULL, beta 0) as
+ * row tiles of tile_rows(M), one single-threaded GEMM per tile, tiles shared
+ * among the OpenMP threads. */
+static void gemm_rows_bias(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc,
+                           const float *bias)
 {
     const int R = tile_rows(M), tm = (M + R - 1) / R;
     if (tm <= 1 || (double)M * N * K < 2e5) {
-        sgemm(CblasNoTrans, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        sgemm_bias(CblasNoTrans, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, bias);
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < tm; t++) {
         int m0 = t * R, mm = M - m0 < R ? M - m0 : R;
-        sgemm(CblasNoTrans, tb, mm, N, K, A + (size_t)m0 * lda, lda, B, ldb, beta,
-              C + (size_t)m0 * ldc, ldc);
+        sgemm_bias(CblasNoTrans, tb, mm, N, K, A + (size_t)m0 * lda, lda, B, ldb, beta,
+                   C + (size_t)m0 * ldc, ldc, bias);
     }
+}
+
+static void gemm_rows(CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm_rows_bias(tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
 void bf_linear_forward(float *out, const float *in, const float *w, const float *b, int N, int In,
                        int O)
 {
-    float beta = 0.0f;
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++)
-            memcpy(out + (size_t)n * O, b, (size_t)O * sizeof(float));
-        beta = 1.0f;
-    }
-    gemm_rows(CblasTrans, N, O, In, in, In, w, In, beta, out, O);
+    gemm_rows_bias(CblasTrans, N, O, In, in, In, w, In, 0.0f, out, O, b);
 }
 
 void bf_linear_residual_forward(float *out, const float *in, const float *w, const float *b,
@@ -117,6 +130,24 @@ void bf_colsum_add(float *dst, const float *src, int N, int W)
         for (int c = 0; c < nc; c++)
             dst[c0 + c] += (float)acc[c];
     }
+}
+
+void bf_linear_forward_serial(float *out, const float *in, const float *w, const float *b, int N,
+                              int In, int O)
+{
+    sgemm_bias(CblasNoTrans, CblasTrans, N, O, In, in, In, w, In, 0.0f, out, O, b);
+}
+
+void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
+                                 int O)
+{
+    sgemm(CblasNoTrans, CblasNoTrans, N, In, O, dout, O, w, In, 0.0f, din, In);
+}
+
+void bf_linear_weight_grad_serial(float *dw, const float *dout, const float *in, int N, int In,
+                                  int O, int accum)
+{
+    sgemm(CblasTrans, CblasNoTrans, O, In, N, dout, O, in, In, accum ? 1.0f : 0.0f, dw, In);
 }
 
 size_t bf_linear_scratch_floats(int N, int In, int O)
