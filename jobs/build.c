@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bf_status parse_intervals(const char *base, const char *list, bf_feat_spec *spec)
 {
@@ -29,6 +30,21 @@ static bf_status parse_intervals(const char *base, const char *list, bf_feat_spe
         BF_TRY(bf_interval_parse(t, &spec->interval_s[spec->n_intervals++]));
     }
     return BF_OK;
+}
+
+/* --num-workers, else BARFORGE_THREADS, capped at the cores online; 0 lets
+ * the build divide the cores among the ranks */
+static int build_threads(int workers)
+{
+    int n = workers;
+    if (n <= 0) {
+        const char *e = getenv("BARFORGE_THREADS");
+        n = e ? atoi(e) : 0;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n > 0 && cores > 0 && n > cores)
+        n = (int)cores;
+    return n > 0 ? n : 0;
 }
 
 static int split_list(char *text, const char **out, int max)
@@ -94,7 +110,7 @@ int bf_job_build(int argc, char **argv)
     double strength = 0;
     bf_intlist horizons = {0, {0}};
     int target = 0, seq_len = 0, max_h = 0, purge = 0, compress = 0, lco = 0, ext = 0,
-        buf_mb = 0, no_fetch = 0, sample_rows = 0, mem_mb = 0;
+        buf_mb = 0, no_fetch = 0, sample_rows = 0, mem_mb = 0, workers = 0;
     char *mpio = NULL;
     double train_frac = 0, val_frac = 0;
     int64_t val_start = 0, test_start = 0, start = 0, end = 0;
@@ -155,6 +171,9 @@ int bf_job_build(int argc, char **argv)
         {"memory-budget-mb", BF_OPT_NONNEG, "512", "per rank: feature rows kept in memory "
          "between the passes; symbols beyond it are recomputed (0 = keep none)", &mem_mb, NULL,
          NULL, NULL, NULL},
+        {"num-workers", BF_OPT_NONNEG, "0", "CPU threads per rank (at most the cores online; "
+         "0 = BARFORGE_THREADS, else the cores divided among the ranks); no output bit depends "
+         "on it", &workers, NULL, NULL, NULL, NULL},
         {"scaler-sample-rows", BF_OPT_POSINT, "500000", "global scaler: rows sampled (by a hash "
          "of sym_id and ts) to fit it", &sample_rows, NULL, NULL, NULL, NULL},
         {"no-fetch", BF_OPT_FLAG, NULL, "delta: do not fetch, use the cache as it is",
@@ -237,6 +256,7 @@ int bf_job_build(int argc, char **argv)
     o.alpaca_key_id = alpaca_key;
     o.alpaca_secret_key = alpaca_secret;
     o.alphavantage_key = av_key;
+    o.threads = build_threads(workers);
     o.memory_budget_bytes = mem_mb > 0 ? (int64_t)mem_mb << 20 : -1;
     o.fetch_provider = fetch_provider;
     char *args = bf_cli_config_json(opts, nopts);

@@ -14,6 +14,7 @@
 #include "core/base/timeutil.h"
 #include "dist/mpi_env.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +309,31 @@ static cJSON *build_meta(const bf_build_opts *o, const bf_build_plan *p, const b
     return r;
 }
 
+/* This rank's share of the fsyncs (file k by rank k % size), on a thread
+ * while the checksums are computed: the disk writes back while the CPU
+ * reads. Nothing is published before both are done. */
+typedef struct fsync_job {
+    const bf_master_state *m;
+    bf_status st;
+    char msg[1024];
+} fsync_job;
+
+static void *fsync_files(void *arg)
+{
+    fsync_job *j = arg;
+    j->st = BF_OK;
+    for (int k = 0; k < BF_DS_NFILES && j->st == BF_OK; k++) {
+        if (k % bf_mpi_size() != bf_mpi_rank())
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", j->m->tmpdir, bf_ds_files[k]);
+        j->st = bf_fsync_path(path);
+    }
+    if (j->st != BF_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", bf_last_error());
+    return NULL;
+}
+
 bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
                            bf_build_result *res)
 {
@@ -340,20 +366,28 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
     BF_TRY(bf_allreduce_max_f64(st_max, BF_STAGE_COUNT));
     memcpy(m->stage, st_max, sizeof st_max);
     BF_TRY(bf_barrier());
-    /* checksums: every rank a share of every file; fsync: file k by rank k % size */
+    /* checksums: every rank a share of every file; fsync: file k by rank
+     * k % size, on a thread meanwhile (inline when none can be started) */
     bf_status st = BF_OK;
+    fsync_job fj = {m, BF_OK, ""};
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, fsync_files, &fj) == 0;
+    if (!threaded)
+        fsync_files(&fj);
     for (int k = 0; k < BF_DS_NFILES && st == BF_OK; k++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
         uint32_t c = 0;
         int64_t bytes = 0;
-        st = bf_ds_file_crc32_all(path, &c, &bytes);
-        if (st == BF_OK && k % bf_mpi_size() == bf_mpi_rank())
-            st = bf_fsync_path(path);
-        st = bf_ds_agree(st);
+        st = bf_ds_file_crc32_all(path, &c, &bytes); /* agreed over ranks inside */
         bf_ds_hex32(c, m->files_crc[k]);
         m->files_bytes[k] = bytes;
     }
+    if (threaded)
+        pthread_join(th, NULL);
+    if (st == BF_OK && fj.st != BF_OK)
+        st = BF_FAIL(fj.st, "%s", fj.msg);
+    st = bf_ds_agree(st);
     char name[256] = "";
     if (st == BF_OK && bf_mpi_rank() == 0) {
         int64_t span[4] = {lo[0], hi[0], lo[1], hi[1]};

@@ -24,6 +24,7 @@
 #include "core/feat/dataset_io.h"
 #include "dist/mpi_env.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,186 @@ static bf_status merge_times(int64_t **a, int64_t *na, int64_t *cap, int64_t **s
     return BF_OK;
 }
 
+/* Bookkeeping of one computed symbol, in sym_id order: counts, the spilled
+ * row times, kept rows, the distinct-times set, the global scaler's sample. */
+typedef struct pass1_acc {
+    FILE *spill;
+    int64_t off, tcap, scap, *scratch;
+} pass1_acc;
+
+static bf_status consume(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+                         int64_t s, const bf_sym_rows *w, pass1_acc *a)
+{
+    bf_sym_rec *r = &m->rec[s - p->lo];
+    r->provider = w->provider;
+    r->n_rows = w->rows.n;
+    r->spill_off = a->off;
+    r->first_bar_ts = w->first_bar_ts;
+    r->last_bar_ts = w->last_bar_ts;
+    if (w->rows.n) {
+        r->first_ts = w->rows.ts_end[0];
+        r->last_ts = w->rows.ts_end[w->rows.n - 1];
+    }
+    bf_build_count_drops(&m->drops, w);
+    if (w->rows.n && fwrite(w->rows.ts_end, sizeof(int64_t), (size_t)w->rows.n, a->spill) !=
+                         (size_t)w->rows.n)
+        return BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
+    a->off += w->rows.n;
+    keep_rows(o, p, m, r, &w->rows);
+    BF_TRY(merge_times(&m->times, &m->ntimes, &a->tcap, &a->scratch, &a->scap, w->rows.ts_end,
+                       w->rows.n));
+    if (o->scaler == BF_SCALER_ROBUST_GLOBAL)
+        bf_sampler_offer_symbol(&m->smp, (int32_t)s, w->rows.X, w->rows.ts_end, w->rows.n);
+    return BF_OK;
+}
+
+/* Pass 1 as a two-stage pipeline: this thread reads symbols from the cache
+ * into a ring of PIPE_SLOTS bar buffers while a worker thread computes them
+ * (clean, features, compaction, bookkeeping) in sym_id order. HDF5 is not
+ * thread-safe, so every HDF5 call stays on this thread. The ring lets the
+ * reader run ahead, so a thread that the OS pauses for a moment (busy nodes)
+ * does not stall the other; waits are on condition variables, not spins.
+ * The output does not depend on the thread count: symbols are computed and
+ * recorded in order either way. Failures carry their message back from the
+ * thread that recorded it (messages are per thread). */
+#define PIPE_SLOTS 4
+
+typedef struct pipe_slot {
+    bf_bars bars;
+    int provider;
+    bf_status rs;
+    char mtext[1200], rmsg[1024];
+} pipe_slot;
+
+typedef struct pass1_pipe {
+    const bf_build_opts *o;
+    bf_build_plan *p;
+    bf_master_state *m;
+    pass1_acc acc;
+    bf_sym_rows w;
+    pipe_slot slot[PIPE_SLOTS];
+    int64_t nread, ndone;      /* symbols read / computed (index from p->lo) */
+    int stop;                  /* the consumer failed: stop reading */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    double stage_c[BF_STAGE_COUNT];
+    bf_status st;              /* the consumer's first failure */
+    char msg[1800];
+    char *miss;                /* NUL-separated missing-symbol texts */
+    int64_t mlen, mcap, nmiss;
+    bf_progress prog;
+    /* the kept-rows arena as the consumer left it after its last symbol,
+     * and how far the reader has pre-faulted it (see prefault_ahead) */
+    char *arena, *pf_base;
+    size_t arena_used, arena_cap, pf_upto;
+    int pf_off;
+} pass1_pipe;
+
+/* Fresh anonymous pages cost a fault and a clear each on first write, and
+ * the kept rows are the build's largest memory: the reader, which has time
+ * to spare, faults the next PREFAULT_AHEAD bytes of the arena in before the
+ * consumer copies rows there. MADV_POPULATE_WRITE maps pages as a write
+ * would but changes no byte, so it is safe while the consumer writes
+ * nearby; kernels without it (before 5.14) just skip this. */
+#define PREFAULT_AHEAD ((size_t)8 << 20)
+
+static void prefault_ahead(pass1_pipe *q)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (q->pf_off)
+        return;
+    pthread_mutex_lock(&q->mu);
+    char *base = q->arena;
+    size_t used = q->arena_used, cap = q->arena_cap;
+    pthread_mutex_unlock(&q->mu);
+    if (!base)
+        return;
+    if (base != q->pf_base || q->pf_upto < used) {
+        q->pf_base = base;
+        q->pf_upto = used;
+    }
+    size_t want = used + PREFAULT_AHEAD < cap ? used + PREFAULT_AHEAD : cap;
+    if (want <= q->pf_upto + ((size_t)1 << 20)) /* in steps of at least 1 MiB */
+        return;
+    size_t a = q->pf_upto & ~(size_t)4095;
+    if (madvise(base + a, want - a, MADV_POPULATE_WRITE) != 0)
+        q->pf_off = 1;
+    q->pf_upto = want;
+#else
+    (void)q;
+#endif
+}
+
+static void publish_arena(pass1_pipe *q)
+{
+    struct bf_kept_chunk *c = q->m->kept_arena;
+    q->arena = (char *)c;
+    q->arena_used = c ? c->used : 0;
+    q->arena_cap = c ? c->cap : 0;
+}
+
+/* Compute and record symbol lo + i from its slot (consumer side). */
+static void pipe_consume_one(pass1_pipe *q, int64_t i)
+{
+    pipe_slot *sl = &q->slot[i % PIPE_SLOTS];
+    int64_t s = q->p->lo + i;
+    if (sl->rs == BF_ENOTFOUND && sl->mtext[0]) {
+        size_t l = strlen(sl->mtext) + 1;
+        if (q->mlen + (int64_t)l + 1 > q->mcap && q->mlen < (1 << 16)) {
+            int64_t c = (q->mcap + (int64_t)l) * 2;
+            char *nb = realloc(q->miss, (size_t)c);
+            if (!nb) {
+                q->st = BF_FAIL(BF_ENOMEM, "out of memory listing missing symbols");
+                snprintf(q->msg, sizeof q->msg, "%s", bf_last_error());
+                return;
+            }
+            q->miss = nb;
+            q->mcap = c;
+        }
+        if (q->mlen + (int64_t)l <= q->mcap) {
+            memcpy(q->miss + q->mlen, sl->mtext, l);
+            q->mlen += (int64_t)l;
+        }
+        q->nmiss++;
+        return;
+    }
+    if (sl->rs != BF_OK) {
+        q->st = sl->rs;
+        snprintf(q->msg, sizeof q->msg, "%s", sl->rmsg);
+        return;
+    }
+    bf_status cs = bf_ds_compute_symbol(q->o, &sl->bars, sl->provider, &q->w, q->stage_c);
+    if (cs == BF_OK)
+        cs = consume(q->o, q->p, q->m, s, &q->w, &q->acc);
+    if (cs != BF_OK) {
+        q->st = cs;
+        snprintf(q->msg, sizeof q->msg, "%s", bf_last_error());
+    }
+}
+
+static void *pipe_consumer(void *arg)
+{
+    pass1_pipe *q = arg;
+    int64_t nloc = q->p->hi - q->p->lo;
+    for (int64_t i = 0; i < nloc; i++) {
+        pthread_mutex_lock(&q->mu);
+        while (q->nread <= i)
+            pthread_cond_wait(&q->cv, &q->mu);
+        pthread_mutex_unlock(&q->mu);
+        pipe_consume_one(q, i);
+        pthread_mutex_lock(&q->mu);
+        q->ndone = i + 1;
+        publish_arena(q);
+        if (q->st != BF_OK)
+            q->stop = 1;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        if (q->st != BF_OK)
+            break;
+    }
+    return NULL;
+}
+
 static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
 {
     int64_t nloc = p->hi - p->lo;
@@ -271,76 +452,77 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
     BF_CHECK_ALLOC(m->rec, (size_t)nloc * sizeof *m->rec);
     m->n_rec = nloc;
     snprintf(m->spill_path, sizeof m->spill_path, "%s/.rank%d.ts", m->tmpdir, bf_mpi_rank());
-    FILE *spill = fopen(m->spill_path, "wb");
-    if (!spill)
+    pass1_pipe *q = calloc(1, sizeof *q);
+    BF_CHECK_ALLOC(q, sizeof *q);
+    q->o = o;
+    q->p = p;
+    q->m = m;
+    q->st = BF_OK;
+    q->acc.spill = fopen(m->spill_path, "wb");
+    if (!q->acc.spill) {
+        free(q);
         return bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot create '%s'", m->spill_path);
-    int64_t *scratch = NULL, scap = 0, tcap = 0;
-    char *miss = NULL;
-    int64_t mlen = 0, mcap = 0, nmiss = 0, off = 0;
-    bf_sym_rows w;
-    memset(&w, 0, sizeof w);
-    bf_status st = BF_OK;
-    bf_progress prog;
-    bf_progress_start(&prog, "features (pass 1)", nloc);
-    for (int64_t s = p->lo; s < p->hi && st == BF_OK; s++) {
-        bf_sym_rec *r = &m->rec[s - p->lo];
-        char mtext[1200];
-        st = bf_ds_load_symbol(o, p->syms[s], o->start, o->end, &w, mtext, sizeof mtext,
-                               m->stage);
-        if (st == BF_ENOTFOUND && mtext[0]) {
-            bf_clear_error();
-            st = BF_OK;
-            size_t l = strlen(mtext) + 1;
-            if (mlen + (int64_t)l + 1 > mcap && mlen < (1 << 16)) {
-                int64_t c = (mcap + (int64_t)l) * 2;
-                char *nb = realloc(miss, (size_t)c);
-                if (!nb) {
-                    st = BF_FAIL(BF_ENOMEM, "out of memory listing missing symbols");
-                    break;
-                }
-                miss = nb;
-                mcap = c;
-            }
-            if (mlen + (int64_t)l <= mcap) {
-                memcpy(miss + mlen, mtext, l);
-                mlen += (int64_t)l;
-            }
-            nmiss++;
-            continue;
-        }
-        if (st != BF_OK)
-            break;
-        r->provider = w.provider;
-        r->n_rows = w.rows.n;
-        r->spill_off = off;
-        r->first_bar_ts = w.first_bar_ts;
-        r->last_bar_ts = w.last_bar_ts;
-        if (w.rows.n) {
-            r->first_ts = w.rows.ts_end[0];
-            r->last_ts = w.rows.ts_end[w.rows.n - 1];
-        }
-        bf_build_count_drops(&m->drops, &w);
-        if (w.rows.n && fwrite(w.rows.ts_end, sizeof(int64_t), (size_t)w.rows.n, spill) !=
-                            (size_t)w.rows.n) {
-            st = BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
-            break;
-        }
-        off += w.rows.n;
-        keep_rows(o, p, m, r, &w.rows);
-        st = merge_times(&m->times, &m->ntimes, &tcap, &scratch, &scap, w.rows.ts_end, w.rows.n);
-        if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL)
-            bf_sampler_offer_symbol(&m->smp, (int32_t)s, w.rows.X, w.rows.ts_end, w.rows.n);
-        bf_progress_update(&prog, s - p->lo + 1);
     }
-    bf_progress_end(&prog);
-    bf_sym_rows_free(&w);
-    free(scratch);
-    if (fclose(spill) != 0 && st == BF_OK)
+    for (int k = 0; k < PIPE_SLOTS; k++)
+        bf_bars_init(&q->slot[k].bars, "", o->spec.interval_s[0]);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    double stage_r[BF_STAGE_COUNT] = {0};
+    int threaded = bf_build_threads(o) > 1 && nloc > 1;
+    if (threaded && o->memory_budget_bytes >= 0) {
+        bf_kept_alloc(m, 0); /* the arena's first chunk, to pre-fault from the start */
+        publish_arena(q);
+    }
+    pthread_t th;
+    if (threaded && pthread_create(&th, NULL, pipe_consumer, q) != 0)
+        threaded = 0; /* no thread: compute here */
+    bf_progress_start(&q->prog, "features (pass 1)", nloc);
+    for (int64_t i = 0; i < nloc; i++) {
+        pipe_slot *sl = &q->slot[i % PIPE_SLOTS];
+        if (threaded) { /* wait for the slot to be free (symbol i - SLOTS computed) */
+            pthread_mutex_lock(&q->mu);
+            while (q->ndone < i - PIPE_SLOTS + 1 && !q->stop)
+                pthread_cond_wait(&q->cv, &q->mu);
+            int stop = q->stop;
+            pthread_mutex_unlock(&q->mu);
+            if (stop)
+                break;
+        }
+        sl->rs = bf_ds_read_symbol(o, p->syms[p->lo + i], o->start, o->end, &sl->bars,
+                                   &sl->provider, sl->mtext, sizeof sl->mtext, stage_r);
+        snprintf(sl->rmsg, sizeof sl->rmsg, "%s", sl->rs != BF_OK ? bf_last_error() : "");
+        if (threaded) {
+            pthread_mutex_lock(&q->mu);
+            q->nread = i + 1;
+            pthread_cond_broadcast(&q->cv);
+            pthread_mutex_unlock(&q->mu);
+            prefault_ahead(q);
+        } else {
+            pipe_consume_one(q, i);
+            if (q->st != BF_OK)
+                break;
+        }
+        bf_progress_update(&q->prog, i + 1);
+    }
+    if (threaded)
+        pthread_join(th, NULL);
+    bf_progress_end(&q->prog);
+    bf_status st = q->st != BF_OK ? BF_FAIL(q->st, "%s", q->msg) : BF_OK;
+    for (int k = 0; k < BF_STAGE_COUNT; k++)
+        m->stage[k] += stage_r[k] + q->stage_c[k];
+    for (int k = 0; k < PIPE_SLOTS; k++)
+        bf_bars_free(&q->slot[k].bars);
+    bf_sym_rows_free(&q->w);
+    free(q->acc.scratch);
+    if (fclose(q->acc.spill) != 0 && st == BF_OK)
         st = BF_FAIL(BF_EIO, "cannot close '%s' (disk full?)", m->spill_path);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
     st = bf_ds_agree(st);
     if (st == BF_OK)
-        st = report_missing(miss, mlen, nmiss);
-    free(miss);
+        st = report_missing(q->miss, q->mlen, q->nmiss);
+    free(q->miss);
+    free(q);
     return st;
 }
 

@@ -209,14 +209,11 @@ static void compact(bf_sym_rows *w)
     r->n = k;
 }
 
-bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
-                            bf_sym_rows *w, char *missing, size_t missing_n, double *stage_s)
+bf_status bf_ds_read_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
+                            bf_bars *b, int *provider, char *missing, size_t missing_n,
+                            double *stage_s)
 {
-    /* keep w->rows: features.c reuses its memory across symbols */
-    bf_feat_rows keep = w->rows;
-    memset(w, 0, sizeof *w);
-    w->rows = keep;
-    w->provider = -1;
+    *provider = -1;
     if (missing && missing_n)
         missing[0] = 0;
     int base = o->spec.interval_s[0];
@@ -245,13 +242,13 @@ bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t sta
         }
         return BF_ENOTFOUND;
     }
-    w->provider = which;
+    *provider = which;
     loc.provider = o->providers[which];
-    bf_bars b;
-    bf_bars_init(&b, sym, base);
+    snprintf(b->symbol, sizeof b->symbol, "%s", sym);
+    b->interval_s = base;
     int64_t *rg = NULL;
     int nr = 0;
-    bf_status st = bf_cache_load(&loc, sym, &b, &rg, &nr);
+    bf_status st = bf_cache_load(&loc, sym, b, &rg, &nr);
     if (st == BF_OK && (start || end)) {
         int64_t a = start, e = end;
         if (!a) /* one side open: the cache's extent bounds it */
@@ -267,41 +264,69 @@ bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t sta
         }
     }
     free(rg);
-    if (st != BF_OK) {
-        bf_bars_free(&b);
-        return st;
-    }
-    if (start || end) {
+    if (st == BF_OK && (start || end)) {
         bf_bars sl;
         bf_bars_init(&sl, sym, base);
-        st = bf_bars_slice(&b, start ? start : INT64_MIN, end ? end : INT64_MAX, &sl);
-        bf_bars_free(&b);
-        b = sl;
+        st = bf_bars_slice(b, start ? start : INT64_MIN, end ? end : INT64_MAX, &sl);
+        bf_bars_free(b);
+        *b = sl;
     }
+    if (st != BF_OK)
+        bf_bars_clear(b);
+    if (stage_s)
+        stage_s[BF_STAGE_READ] += bf_now() - t0;
+    return st;
+}
+
+bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
+                               double *stage_s)
+{
+    /* keep w->rows: features.c reuses its memory across symbols */
+    bf_feat_rows keep = w->rows;
+    memset(w, 0, sizeof *w);
+    w->rows = keep;
+    w->provider = provider;
     double t1 = bf_now();
-    if (st == BF_OK)
-        st = bf_bars_clean(&b, &w->clean);
+    bf_status st = bf_bars_clean(b, &w->clean);
     double t2 = bf_now();
     if (st == BF_OK) {
-        w->n_bars = b.n;
-        w->first_bar_ts = b.n ? b.ts[0] : 0;
-        w->last_bar_ts = b.n ? b.ts[b.n - 1] : 0;
-        st = bf_feat_build_symbol(&o->spec, &b, &w->rows);
+        w->n_bars = b->n;
+        w->first_bar_ts = b->n ? b->ts[0] : 0;
+        w->last_bar_ts = b->n ? b->ts[b->n - 1] : 0;
+        st = bf_feat_build_symbol(&o->spec, b, &w->rows);
         if (st == BF_OK)
             compact(w);
     }
     double t3 = bf_now();
-    bf_bars_free(&b);
     if (stage_s) {
-        stage_s[BF_STAGE_READ] += t1 - t0;
         stage_s[BF_STAGE_CLEAN] += t2 - t1;
         stage_s[BF_STAGE_FEATURES] += t3 - t2;
     }
     if (st != BF_OK) {
         w->rows.n = 0;
-        return bf_fail_context(st, "symbol %s", sym);
+        return bf_fail_context(st, "symbol %s", b->symbol);
     }
     return BF_OK;
+}
+
+bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
+                            bf_sym_rows *w, char *missing, size_t missing_n, double *stage_s)
+{
+    bf_feat_rows keep = w->rows;
+    memset(w, 0, sizeof *w);
+    w->rows = keep;
+    w->provider = -1;
+    bf_bars b;
+    bf_bars_init(&b, sym, o->spec.interval_s[0]);
+    int provider = -1;
+    bf_status st = bf_ds_read_symbol(o, sym, start, end, &b, &provider, missing, missing_n,
+                                     stage_s);
+    if (st == BF_OK)
+        st = bf_ds_compute_symbol(o, &b, provider, w, stage_s);
+    else
+        w->provider = provider;
+    bf_bars_free(&b);
+    return st;
 }
 
 /* ---- split files -------------------------------------------------------------- */
@@ -562,6 +587,12 @@ bf_status bf_splitfile_close_direct(bf_split_file *sf)
 {
     int fd = sf->fd;
     sf->fd = -1;
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* start writing the rows back now, so the fsync at the commit (the
+     * durability point; unchanged) finds less left to do */
+    if (fd >= 0)
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
     for (int d = 0; d < 4; d++) {
         free(sf->addr[d]);
         sf->addr[d] = NULL;

@@ -53,6 +53,15 @@ typedef struct bf_sym_rows {
  * the first call; its row buffers are reused by later calls. */
 bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
                             bf_sym_rows *w, char *missing, size_t missing_n, double *stage_s);
+/* The two halves of bf_ds_load_symbol, so that reading (HDF5, one thread)
+ * and computing (any thread) can overlap: read fills b (its memory reused
+ * across calls; b initialized by the caller) and *provider; compute cleans
+ * b in place and fills w. */
+bf_status bf_ds_read_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
+                            bf_bars *b, int *provider, char *missing, size_t missing_n,
+                            double *stage_s);
+bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
+                               double *stage_s);
 void bf_sym_rows_free(bf_sym_rows *w);
 /* add one symbol's cleaning and row drops to d */
 void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w);
