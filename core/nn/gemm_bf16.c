@@ -50,6 +50,11 @@ float bf_bf16_round(float x)
     return r;
 }
 
+size_t bf_gemm_bf16_packed_size(int N, int K)
+{
+    return (size_t)(N + 31) / 32 * 2 * (size_t)((K + 31) / 32) * 512;
+}
+
 int bf_nn_amp(void)
 {
     return g_amp;
@@ -312,19 +317,33 @@ int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, c
     return bf_gemm_bf16_bias(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
+void bf_gemm_bf16_pack_b(uint16_t *dst, int tb, const float *B, int ldb, int N, int K)
+{
+    pack_b(dst, tb, B, ldb, N, K);
+}
+
 int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+{
+    return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
+}
+
+int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                    int ldb, const uint16_t *bpacked, float beta, float *C, int ldc,
+                    const float *bias)
 {
     if (M <= 0 || N <= 0)
         return 0;
     const int KB = (K + 31) / 32, NB2 = (N + 31) / 32, ldS = NB2 * 32;
-    const size_t a_elems = (size_t)KB * 32 * 32, b_elems = (size_t)NB2 * 2 * KB * 512;
+    const size_t a_elems = (size_t)KB * 32 * 32,
+                 b_elems = bpacked ? 0 : (size_t)NB2 * 2 * KB * 512;
     const size_t s_elems = (size_t)32 * ldS * 2; /* the fp32 strip, in uint16 units */
     uint16_t *buf = thread_buf((a_elems + b_elems + s_elems) * sizeof(uint16_t));
     if (!buf)
         return -1;
-    uint16_t *ap = buf, *bp = buf + a_elems;
-    float *cs = (float *)(bp + b_elems);
+    uint16_t *ap = buf;
+    const uint16_t *bp = bpacked ? bpacked : buf + a_elems;
+    float *cs = (float *)(buf + a_elems + b_elems);
     float tmp[256] __attribute__((aligned(64)));
     if (K <= 0) { /* C = beta C (+ bias) */
         for (int i = 0; i < M; i++)
@@ -333,7 +352,8 @@ int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int l
                                          (bias ? bias[j] : 0.0f);
         return 0;
     }
-    pack_b(bp, tb, B, ldb, N, K);
+    if (!bpacked)
+        pack_b(buf + a_elems, tb, B, ldb, N, K);
     tiles_on();
     for (int m0 = 0; m0 < M; m0 += 32) {
         const int rows = M - m0 < 32 ? M - m0 : 32;
@@ -387,9 +407,21 @@ int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, c
 int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
 {
+    return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
+}
+
+int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                    int ldb, const uint16_t *bpacked, float beta, float *C, int ldc,
+                    const float *bias)
+{
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B, (void)ldb;
-    (void)beta, (void)C, (void)ldc, (void)bias;
+    (void)bpacked, (void)beta, (void)C, (void)ldc, (void)bias;
     return -1;
+}
+
+void bf_gemm_bf16_pack_b(uint16_t *dst, int tb, const float *B, int ldb, int N, int K)
+{
+    (void)dst, (void)tb, (void)B, (void)ldb, (void)N, (void)K;
 }
 
 #endif

@@ -15,6 +15,7 @@
 #ifndef BF_NN_GEMM_BF16_H
 #define BF_NN_GEMM_BF16_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 1 if this CPU and kernel can run the AMX GEMM (asks the kernel for the
@@ -36,6 +37,17 @@ int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, c
  * in fp32 after the products: C = beta C + op(A) op(B) + bias. */
 int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+
+/* op(B) converted once into the kernel's tile layout, for a B used by many
+ * calls (a weight matrix across a batch's row chunks): dst holds
+ * bf_gemm_bf16_packed_size(N, K) uint16 (64-byte aligned); then
+ * bf_gemm_bf16_ex with bpacked = dst skips the conversion (B and tb are then
+ * ignored). Must only be called when bf_gemm_bf16_available(). */
+size_t bf_gemm_bf16_packed_size(int N, int K);
+void bf_gemm_bf16_pack_b(uint16_t *dst, int tb, const float *B, int ldb, int N, int K);
+int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                    int ldb, const uint16_t *bpacked, float beta, float *C, int ldc,
+                    const float *bias);
 
 /* The rounding the GEMM applies to its inputs (for tests): fp32 -> bf16 ->
  * fp32, round to nearest even, subnormals to signed zero, NaN stays NaN. */

@@ -183,6 +183,10 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
         bf_layer_acts *a = &im->lay[l];
         const bf_layer_view *w = &p->layer[l];
         const float *xl = im->xs[l];
+        if (im->layer_ws) {
+            bf_layer_forward_fused(im, l, B, pt, seed, salt, step);
+            continue;
+        }
         bf_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, xl, w->ln1_w, w->ln1_b, NT, D);
         bf_linear_forward(a->qkv, a->ln1, w->qkv_w, w->qkv_b, NT, D, 3 * D);
         bf_attention_forward(a->ao, a->att, a->qkv, B, d->T, D, d->NH, 1);
@@ -260,6 +264,10 @@ bf_status bf_model_backward(bf_model *m)
         bf_layer_acts *a = &im->lay[l];
         const bf_layer_view *w = &p->layer[l];
         const bf_layer_view *gw = &g->layer[l];
+        if (im->layer_ws) {
+            bf_layer_backward_fused(im, l, B, pt, m->seed, m->dropout_salt, im->step);
+            continue;
+        }
         bf_dropout_backward(im->gA, im->gX, a->mask_f, (size_t)NT * D, pt);
         bf_linear_backward_ws(im->gB, gw->fc2_w, gw->fc2_b, im->gA, a->fg, w->fc2_w, NT, d->F, D, 0,
                               im->gW);

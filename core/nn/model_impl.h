@@ -70,7 +70,9 @@ struct bf_model_impl {
     float *gW;   /* weight-gradient partials (bf_linear_backward_ws) */
     float *gDw;  /* per-window depthwise-conv gradient partials */
     float *gCol; /* per-32-row column-sum partials (bias gradients fused into GLU/GELU) */
-    float *stem_ws; /* model_stem.c's per-super-chunk scratch (NULL: op-by-op stem) */
+    float *stem_ws;  /* model_stem.c's per-super-chunk scratch (NULL: op-by-op stem) */
+    float *layer_ws; /* model_layer.c's (NULL: op-by-op Transformer layers) */
+    uint16_t *wpack; /* the fused paths' weights packed for bf16 GEMMs (--use-amp) */
     /* state of the last forward */
     int B, train, have_y;
     uint64_t step;
@@ -82,9 +84,19 @@ struct bf_model_impl {
 /* model_stem.c: the stem blocks in window chunks, where bf_stem_fused_ok */
 int bf_stem_fused_ok(const bf_dims *d);
 size_t bf_stem_scratch_floats(const bf_dims *d, int Bm);
+size_t bf_stem_wpack_u16(const bf_dims *d);
 void bf_stem_block_forward(struct bf_model_impl *im, int i, int B, float pc, uint64_t seed,
                            uint32_t salt, uint64_t step, int K, int dil);
 void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, int K, int dil);
+
+/* model_layer.c: the Transformer layers before the last in window chunks */
+int bf_layers_fused_ok(const bf_dims *d);
+size_t bf_layers_scratch_floats(const bf_dims *d, int Bm);
+size_t bf_layers_wpack_u16(const bf_dims *d);
+void bf_layer_forward_fused(struct bf_model_impl *im, int l, int B, float pt, uint64_t seed,
+                            uint32_t salt, uint64_t step);
+void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, uint64_t seed,
+                             uint32_t salt, uint64_t step);
 
 /* threads.c: 0 until bf_nn_set_threads ran */
 int bf_nn_threads_configured(void);

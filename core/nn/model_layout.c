@@ -270,23 +270,25 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     im->tok = takef(a, NT * D);
     im->tok_mask = takem(a, NT * D);
     im->xs[0] = takef(a, NT * D);
+    const int lfused = bf_layers_fused_ok(d); /* model_layer.c: all but the last layer */
     for (int l = 0; l < d->NL; l++) {
         bf_layer_acts *y = &im->lay[l];
-        y->ln1 = takef(a, NT * D);
+        const int kept = !lfused || l == d->NL - 1;
+        y->ln1 = kept ? takef(a, NT * D) : NULL;
         y->ln1_mean = takef(a, NT);
         y->ln1_rstd = takef(a, NT);
-        y->qkv = takef(a, NT * 3 * D);
-        y->att = takef(a, (size_t)Bm * d->NH * d->T * d->T);
-        y->ao = takef(a, NT * D);
-        y->pr = takef(a, NT * D);
+        y->qkv = kept ? takef(a, NT * 3 * D) : NULL;
+        y->att = kept ? takef(a, (size_t)Bm * d->NH * d->T * d->T) : NULL;
+        y->ao = kept ? takef(a, NT * D) : NULL;
+        y->pr = kept ? takef(a, NT * D) : NULL;
         y->mask_a = takem(a, NT * D);
-        y->x1 = takef(a, NT * D);
-        y->ln2 = takef(a, NT * D);
+        y->x1 = kept ? takef(a, NT * D) : NULL;
+        y->ln2 = kept ? takef(a, NT * D) : NULL;
         y->ln2_mean = takef(a, NT);
         y->ln2_rstd = takef(a, NT);
-        y->f1 = takef(a, NT * d->F);
-        y->fg = takef(a, NT * d->F);
-        y->f2 = takef(a, NT * D);
+        y->f1 = kept ? takef(a, NT * d->F) : NULL;
+        y->fg = kept ? takef(a, NT * d->F) : NULL;
+        y->f2 = kept ? takef(a, NT * D) : NULL;
         y->mask_f = takem(a, NT * D);
         y->x2 = takef(a, NT * D);
         im->xs[l + 1] = y->x2;
@@ -332,6 +334,9 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     size_t runs = (N + 31) / 32, runs_t = (NT + 31) / 32;
     im->gCol = takef(a, zmax(runs * 2 * H, runs_t * d->F));
     im->stem_ws = fused ? takef(a, bf_stem_scratch_floats(d, Bm)) : NULL;
+    im->layer_ws = lfused ? takef(a, bf_layers_scratch_floats(d, Bm)) : NULL;
+    size_t wpk = zmax(fused ? bf_stem_wpack_u16(d) : 0, lfused ? bf_layers_wpack_u16(d) : 0);
+    im->wpack = wpk ? (uint16_t *)takef(a, (wpk + 1) / 2) : NULL;
 }
 
 bf_status bf_model_init(bf_model *m, const bf_model_config *cfg, int max_batch, uint64_t seed)

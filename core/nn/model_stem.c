@@ -55,6 +55,11 @@ static size_t sc_floats(const bf_dims *d)
     return rows * 8 * H + 2 * H * H;
 }
 
+size_t bf_stem_wpack_u16(const bf_dims *d)
+{
+    return 2 * bf_linear_pack_size(d->H, 2 * d->H);
+}
+
 size_t bf_stem_scratch_floats(const bf_dims *d, int Bm)
 {
     const int scw = super_windows(d->L), nsc = (Bm + scw - 1) / scw;
@@ -81,14 +86,14 @@ static sc_bufs sc_scratch(struct bf_model_impl *im, int sc)
 
 /* a = dwconv(s), p = a . pw^T, g = GLU(p + pw_b) (sigmoid kept in p's gate
  * half) for windows ws .. we-1, into the sub-chunk buffers */
-static void block_front(const bf_kern *kn, const bf_blk_view *w, const float *s, sc_bufs *b, int ws,
-                        int we, int L, int H, int K, int dil)
+static void block_front(const bf_kern *kn, const bf_blk_view *w, const uint16_t *wp,
+                        const float *s, sc_bufs *b, int ws, int we, int L, int H, int K, int dil)
 {
     const int nr = (we - ws) * L;
     for (int x = ws; x < we; x++)
         kn->dwconv_fwd(b->a + (size_t)(x - ws) * L * H, s + (size_t)x * L * H, w->dw_w, w->dw_b, L,
                        H, K, dil);
-    bf_linear_forward_serial(b->p, b->a, w->pw_w, NULL, nr, H, 2 * H);
+    bf_linear_forward_serial(b->p, b->a, w->pw_w, NULL, nr, H, 2 * H, wp);
     kn->glu_fwd(b->g, b->p, w->pw_b, b->p + H, nr, H);
 }
 
@@ -103,6 +108,7 @@ void bf_stem_block_forward(struct bf_model_impl *im, int i, int B, float pc, uin
     const bf_blk_view *w = &im->pv.blk[i];
     const float *s = im->s[i];
     float *sn = im->s[i + 1];
+    const uint16_t *wf = bf_linear_pack(im->wpack, w->pw_w, H, 2 * H, 0);
 #pragma omp parallel for schedule(static)
     for (int sc = 0; sc < nsc; sc++) {
         sc_bufs b = sc_scratch(im, sc);
@@ -110,7 +116,7 @@ void bf_stem_block_forward(struct bf_model_impl *im, int i, int B, float pc, uin
         for (int ws = sc * scw; ws < w1; ws += sw) {
             const int we = ws + sw < w1 ? ws + sw : w1, nr = (we - ws) * L;
             const size_t r0 = (size_t)ws * L;
-            block_front(kn, w, s, &b, ws, we, L, H, K, dil);
+            block_front(kn, w, wf, s, &b, ws, we, L, H, K, dil);
             for (int x = ws; x < we; x++)
                 kn->gn_fwd(b.n + (size_t)(x - ws) * L * H, a->gn_mean + (size_t)x * G,
                            a->gn_rstd + (size_t)x * G, b.g + (size_t)(x - ws) * L * H, w->gn_w,
@@ -136,6 +142,9 @@ void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, in
     const size_t W = (size_t)(K + 1) * H;                     /* one window's dwconv partials */
     float *gS = im->gS;
     const float *s = im->s[i];
+    const uint16_t *wf = bf_linear_pack(im->wpack, w->pw_w, H, 2 * H, 0);
+    const uint16_t *wd = bf_linear_pack(im->wpack + bf_linear_pack_size(H, 2 * H), w->pw_w, H,
+                                        2 * H, 1);
 #pragma omp parallel for schedule(static)
     for (int sc = 0; sc < nsc; sc++) {
         sc_bufs b = sc_scratch(im, sc);
@@ -145,7 +154,7 @@ void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, in
             const size_t r0 = (size_t)ws * L;
             /* the forward's a, p and g again (same bits), instead of
              * reading them back from memory */
-            block_front(kn, w, s, &b, ws, we, L, H, K, dil);
+            block_front(kn, w, wf, s, &b, ws, we, L, H, K, dil);
             float *gB = b.n;
             for (int x = ws; x < we; x++) {
                 const size_t o = (size_t)x * L * H, lo = (size_t)(x - ws) * L * H;
@@ -159,7 +168,7 @@ void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, in
                 kn->glu_bwd(b.gA + (size_t)rr * 2 * H, gB + (size_t)rr * H, b.p + (size_t)rr * 2 * H,
                             w->pw_b, 1, im->gCol + gr / 32 * 2 * H, n, H);
             }
-            bf_linear_input_grad_serial(b.gB2, b.gA, w->pw_w, nr, H, 2 * H);
+            bf_linear_input_grad_serial(b.gB2, b.gA, w->pw_w, nr, H, 2 * H, wd);
             bf_linear_weight_grad_serial(b.part, b.gA, b.a, nr, H, 2 * H, ws > w0);
             for (int x = ws; x < we; x++) {
                 const size_t o = (size_t)x * L * H;

@@ -47,11 +47,19 @@ void bf_colsum_add(float *dst, const float *src, int N, int W);
  * parallel ops, bf16 under bf_nn_amp() for large enough shapes:
  *   out (N,O) = in . w^T + b (b may be NULL);
  *   din (N,In) = dout (N,O) . w (O,In);
+ * (wp: w packed by bf_linear_pack for that use, or NULL)
  *   dw (O,In) = (accum ? dw : 0) + dout^T . in. */
 void bf_linear_forward_serial(float *out, const float *in, const float *w, const float *b, int N,
-                              int In, int O);
+                              int In, int O, const uint16_t *wp);
 void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
-                                 int O);
+                                 int O, const uint16_t *wp);
+/* w (O,In) converted once for many serial calls under --use-amp: for the
+ * forward (for_input_grad 0) or the input gradient (1), into dst
+ * (bf_linear_pack_size(In, O) uint16). Returns dst, or NULL where the bf16
+ * path does not apply (amp off, too narrow); pass the result as wp (NULL:
+ * the serial forms convert w themselves or run fp32). */
+size_t bf_linear_pack_size(int In, int O);
+const uint16_t *bf_linear_pack(uint16_t *dst, const float *w, int In, int O, int for_input_grad);
 void bf_linear_weight_grad_serial(float *dw, const float *dout, const float *in, int N, int In,
                                   int O, int accum);
 /* db (W) += the run partials part (nruns, W), added in run order in double:
@@ -173,6 +181,13 @@ void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T
 void bf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                            int B, int T, int D, int NH, int causal, float *scratch);
 
+/* The same serially (the calling thread only) over B windows, for callers
+ * that split the batch themselves; scratch as bf_attention_backward. */
+void bf_attention_forward_serial(float *out, float *att, const float *qkv, int B, int T, int D,
+                                 int NH, int causal);
+void bf_attention_backward_serial(float *dqkv, const float *dout, const float *qkv,
+                                  const float *att, int B, int T, int D, int NH, int causal,
+                                  float *scratch);
 /* Attention of each window's last query only (what a model that pools the
  * last token needs from its last layer; causal, so it sees all T keys):
  * q (B,D), kv (B,T,2D) = [k | v], out (B,D), att (B,NH,T). */

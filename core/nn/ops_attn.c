@@ -95,45 +95,68 @@ static void attn_bwd_pair(float *dbase, const float *dout, const float *base, co
     }
 }
 
-void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int NH,
-                          int causal)
+static void attn_fwd_one(float *out, float *att, const float *qkv, int b, int h, int T, int D,
+                         int NH, int causal)
 {
     const int dh = D / NH, D3 = 3 * D;
     const float scale = 1.0f / sqrtf((float)dh);
-    const bf_kern *kn = bf_kern_get();
+    const float *base = qkv + (size_t)b * T * D3;
+    float *a = att + ((size_t)b * NH + h) * T * T;
+    float *o = out + (size_t)b * T * D + h * dh;
+    if (bf_kern_get()->attn_fwd(o, D, a, base + h * dh, base + D + h * dh, base + 2 * D + h * dh,
+                                D3, T, dh, scale, causal) != 0)
+        attn_fwd_pair(out + (size_t)b * T * D, a, base, T, D, dh, h, scale, causal);
+}
+
+static void attn_bwd_one(float *dqkv, const float *dout, const float *qkv, const float *att,
+                         int b, int h, int T, int D, int NH, int causal, float *scratch)
+{
+    const int dh = D / NH, D3 = 3 * D;
+    const float scale = 1.0f / sqrtf((float)dh);
+    const float *base = qkv + (size_t)b * T * D3;
+    float *dbase = dqkv + (size_t)b * T * D3;
+    const float *a = att + ((size_t)b * NH + h) * T * T;
+    const float *g = dout + (size_t)b * T * D + h * dh;
+    const int o = h * dh;
+    if (bf_kern_get()->attn_bwd(dbase + o, dbase + D + o, dbase + 2 * D + o, g, D, base + o,
+                                base + D + o, base + 2 * D + o, D3, a, T, dh, scale, causal) != 0)
+        attn_bwd_pair(dbase, dout + (size_t)b * T * D, base, a,
+                      scratch + ((size_t)b * NH + h) * T, T, D, dh, h, scale, causal);
+}
+
+void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int NH,
+                          int causal)
+{
 #pragma omp parallel for schedule(static) collapse(2)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            const float *base = qkv + (size_t)b * T * D3;
-            float *a = att + ((size_t)b * NH + h) * T * T;
-            float *o = out + (size_t)b * T * D + h * dh;
-            if (kn->attn_fwd(o, D, a, base + h * dh, base + D + h * dh, base + 2 * D + h * dh, D3,
-                             T, dh, scale, causal) != 0)
-                attn_fwd_pair(out + (size_t)b * T * D, a, base, T, D, dh, h, scale, causal);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            attn_fwd_one(out, att, qkv, b, h, T, D, NH, causal);
 }
 
 void bf_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                            int B, int T, int D, int NH, int causal, float *scratch)
 {
-    const int dh = D / NH, D3 = 3 * D;
-    const float scale = 1.0f / sqrtf((float)dh);
-    const bf_kern *kn = bf_kern_get();
 #pragma omp parallel for schedule(static) collapse(2)
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            const float *base = qkv + (size_t)b * T * D3;
-            float *dbase = dqkv + (size_t)b * T * D3;
-            const float *a = att + ((size_t)b * NH + h) * T * T;
-            const float *g = dout + (size_t)b * T * D + h * dh;
-            const int o = h * dh;
-            if (kn->attn_bwd(dbase + o, dbase + D + o, dbase + 2 * D + o, g, D, base + o,
-                             base + D + o, base + 2 * D + o, D3, a, T, dh, scale, causal) != 0)
-                attn_bwd_pair(dbase, dout + (size_t)b * T * D, base, a,
-                              scratch + ((size_t)b * NH + h) * T, T, D, dh, h, scale, causal);
-        }
-    }
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            attn_bwd_one(dqkv, dout, qkv, att, b, h, T, D, NH, causal, scratch);
+}
+
+void bf_attention_forward_serial(float *out, float *att, const float *qkv, int B, int T, int D,
+                                 int NH, int causal)
+{
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            attn_fwd_one(out, att, qkv, b, h, T, D, NH, causal);
+}
+
+void bf_attention_backward_serial(float *dqkv, const float *dout, const float *qkv,
+                                  const float *att, int B, int T, int D, int NH, int causal,
+                                  float *scratch)
+{
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            attn_bwd_one(dqkv, dout, qkv, att, b, h, T, D, NH, causal, scratch);
 }
 
 void bf_attention_last_forward(float *out, float *att, const float *q, const float *kv, int B,

@@ -132,15 +132,45 @@ void bf_colsum_add(float *dst, const float *src, int N, int W)
     }
 }
 
-void bf_linear_forward_serial(float *out, const float *in, const float *w, const float *b, int N,
-                              int In, int O)
+/* a packed weight is used (bf16) exactly when bf_linear_pack packed it */
+static int packable(int N, int K)
 {
+    return bf_nn_amp() && N >= 16 && K >= 16;
+}
+
+size_t bf_linear_pack_size(int In, int O)
+{
+    size_t a = bf_gemm_bf16_packed_size(O, In), b = bf_gemm_bf16_packed_size(In, O);
+    return a > b ? a : b;
+}
+
+const uint16_t *bf_linear_pack(uint16_t *dst, const float *w, int In, int O, int for_input_grad)
+{
+    if (for_input_grad) {
+        if (!packable(In, O))
+            return NULL;
+        bf_gemm_bf16_pack_b(dst, 0, w, In, In, O);
+    } else {
+        if (!packable(O, In))
+            return NULL;
+        bf_gemm_bf16_pack_b(dst, 1, w, In, O, In);
+    }
+    return dst;
+}
+
+void bf_linear_forward_serial(float *out, const float *in, const float *w, const float *b, int N,
+                              int In, int O, const uint16_t *wp)
+{
+    if (wp && bf_gemm_bf16_ex(0, 1, N, O, In, in, In, w, In, wp, 0.0f, out, O, b) == 0)
+        return;
     sgemm_bias(CblasNoTrans, CblasTrans, N, O, In, in, In, w, In, 0.0f, out, O, b);
 }
 
 void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
-                                 int O)
+                                 int O, const uint16_t *wp)
 {
+    if (wp && bf_gemm_bf16_ex(0, 0, N, In, O, dout, O, w, In, wp, 0.0f, din, In, NULL) == 0)
+        return;
     sgemm(CblasNoTrans, CblasNoTrans, N, In, O, dout, O, w, In, 0.0f, din, In);
 }
 
