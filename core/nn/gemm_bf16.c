@@ -171,9 +171,8 @@ static inline __m512i cvt32(const float *p, int n)
 /* lo, hi: 16 floats each -> 16 32-bit pairs (bf16(lo[i]), bf16(hi[i])) */
 static inline __m512i pairs(__m512 lo, __m512 hi)
 {
-    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
-                                         24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
-                                         16, 0);
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
@@ -214,8 +213,7 @@ static void pack_a(uint16_t *dst, int ta, const float *A, int lda, int m0, int r
             for (int kb = 0; kb < KB; kb++) {
                 uint16_t *o = dst + ((size_t)kb * 32 + r) * 32;
                 if (r < rows)
-                    _mm512_store_si512(o, cvt32(A + (size_t)(m0 + r) * lda + kb * 32,
-                                                K - kb * 32));
+                    _mm512_store_si512(o, cvt32(A + (size_t)(m0 + r) * lda + kb * 32, K - kb * 32));
                 else
                     _mm512_store_si512(o, _mm512_setzero_si512());
             }
@@ -275,20 +273,20 @@ static void pack_b(uint16_t *dst, int tb, const float *B, int ldb, int N, int K)
 }
 
 /* one 16 x 16 fp32 block of C at (i0, j0), rows/cols valid: beta ? load : 0 */
-#define TILE_IN(T, i0, j0)                                                                        \
-    do {                                                                                          \
-        const int vr = M - (i0), vc = N - (j0);                                                   \
-        if (beta == 0.0f || vr <= 0 || vc <= 0)                                                   \
-            _tile_zero(T);                                                                        \
-        else if (vr >= 16 && vc >= 16)                                                            \
-            _tile_loadd(T, C + (size_t)(i0) * ldc + (j0), ldc * 4);                               \
-        else {                                                                                    \
-            for (int r_ = 0; r_ < 16; r_++)                                                       \
-                for (int c_ = 0; c_ < 16; c_++)                                                   \
-                    tmp[r_ * 16 + c_] =                                                           \
-                        r_ < vr && c_ < vc ? C[(size_t)((i0) + r_) * ldc + (j0) + c_] : 0.0f;     \
-            _tile_loadd(T, tmp, 64);                                                              \
-        }                                                                                         \
+#define TILE_IN(T, i0, j0)                                                                         \
+    do {                                                                                           \
+        const int vr = M - (i0), vc = N - (j0);                                                    \
+        if (beta == 0.0f || vr <= 0 || vc <= 0)                                                    \
+            _tile_zero(T);                                                                         \
+        else if (vr >= 16 && vc >= 16)                                                             \
+            _tile_loadd(T, C + (size_t)(i0)*ldc + (j0), ldc * 4);                                  \
+        else {                                                                                     \
+            for (int r_ = 0; r_ < 16; r_++)                                                        \
+                for (int c_ = 0; c_ < 16; c_++)                                                    \
+                    tmp[r_ * 16 + c_] =                                                            \
+                        r_ < vr && c_ < vc ? C[(size_t)((i0) + r_) * ldc + (j0) + c_] : 0.0f;      \
+            _tile_loadd(T, tmp, 64);                                                               \
+        }                                                                                          \
     } while (0)
 
 /* the finished 32-row strip (rows valid, ldS floats apart) to C's rows,
@@ -322,8 +320,8 @@ void bf_gemm_bf16_pack_b(uint16_t *dst, int tb, const float *B, int ldb, int N, 
     pack_b(dst, tb, B, ldb, N, K);
 }
 
-int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc, const float *bias)
 {
     return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
 }
@@ -335,8 +333,7 @@ int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda
     if (M <= 0 || N <= 0)
         return 0;
     const int KB = (K + 31) / 32, NB2 = (N + 31) / 32, ldS = NB2 * 32;
-    const size_t a_elems = (size_t)KB * 32 * 32,
-                 b_elems = bpacked ? 0 : (size_t)NB2 * 2 * KB * 512;
+    const size_t a_elems = (size_t)KB * 32 * 32, b_elems = bpacked ? 0 : (size_t)NB2 * 2 * KB * 512;
     const size_t s_elems = (size_t)32 * ldS * 2; /* the fp32 strip, in uint16 units */
     uint16_t *buf = thread_buf((a_elems + b_elems + s_elems) * sizeof(uint16_t));
     if (!buf)
@@ -348,8 +345,8 @@ int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda
     if (K <= 0) { /* C = beta C (+ bias) */
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++)
-                C[(size_t)i * ldc + j] = (beta == 0.0f ? 0.0f : C[(size_t)i * ldc + j]) +
-                                         (bias ? bias[j] : 0.0f);
+                C[(size_t)i * ldc + j] =
+                    (beta == 0.0f ? 0.0f : C[(size_t)i * ldc + j]) + (bias ? bias[j] : 0.0f);
         return 0;
     }
     if (!bpacked)
@@ -404,8 +401,8 @@ int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, c
     return bf_gemm_bf16_bias(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
-int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias)
+int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc, const float *bias)
 {
     return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
 }

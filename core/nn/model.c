@@ -153,8 +153,10 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     }
     const float *s = im->s[d->NB];
 
-    /* 2. channel mixer */
-    if (cfg->channel_mixer == BF_MIXER_MLP) {
+    /* 2. channel mixer, 3. tokens */
+    if (im->mid_ws)
+        bf_mid_forward(im, cfg->channel_mixer == BF_MIXER_MLP, B, pt, seed, salt, step);
+    else if (cfg->channel_mixer == BF_MIXER_MLP) {
         bf_linear_forward(im->mx_u, s, p->mx_fc1_w, NULL, N, H, H);
         bf_gelu_bias_forward(im->mx_ug, im->mx_u, p->mx_fc1_b, N, H);
         bf_linear_residual_forward(im->mo, im->mx_ug, p->mx_fc2_w, p->mx_fc2_b, s, N, H, H);
@@ -172,11 +174,13 @@ bf_status bf_model_forward(bf_model *m, const float *x, const int32_t *sym_id, c
     /* (none: mo aliases s) */
 
     /* 3. tokens */
-    bf_im2col_forward(im->cols, im->mo, B, d->L, H, d->P, d->S, d->T);
-    bf_linear_forward(im->tok, im->cols, p->patch_w, p->patch_b, NT, d->P * H, D);
-    bf_pos_forward(im->tok, p->pos, B, d->T, D);
-    bf_dropout_forward(im->xs[0], im->tok_mask, im->tok, (size_t)NT * D, pt, seed, salt, step,
-                       DROP_TOKENS);
+    if (!im->mid_ws) {
+        bf_im2col_forward(im->cols, im->mo, B, d->L, H, d->P, d->S, d->T);
+        bf_linear_forward(im->tok, im->cols, p->patch_w, p->patch_b, NT, d->P * H, D);
+        bf_pos_forward(im->tok, p->pos, B, d->T, D);
+        bf_dropout_forward(im->xs[0], im->tok_mask, im->tok, (size_t)NT * D, pt, seed, salt, step,
+                           DROP_TOKENS);
+    }
 
     /* 4. causal Transformer, pre-norm; the last layer only for the last token */
     for (int l = 0; l < d->NL - 1; l++) {
@@ -289,33 +293,39 @@ bf_status bf_model_backward(bf_model *m)
         bf_add_inplace(im->gX, im->gB, (size_t)NT * D);
     }
 
-    /* 3. tokens -> gS = d(mixer output) */
-    bf_dropout_backward(im->gA, im->gX, im->tok_mask, (size_t)NT * D, pt);
-    bf_pos_backward(g->pos, im->gA, B, d->T, D);
-    bf_linear_backward_ws(im->gCols, g->patch_w, g->patch_b, im->gA, im->cols, p->patch_w, NT,
-                          d->P * H, D, 0, im->gW);
-    bf_im2col_backward(im->gS, im->gCols, B, d->L, H, d->P, d->S, d->T);
-
-    /* 2. mixer: the residual passes gS through; add the branch */
+    /* 3. tokens -> gS = d(mixer output), 2. mixer (fused: both) */
     const float *s = im->s[d->NB];
-    if (cfg->channel_mixer == BF_MIXER_MLP) {
-        bf_linear_backward_ws(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w, N,
-                              H, H, 0, im->gW);
-        bf_gelu_bias_backward(im->gB, im->gA, im->mx_u, p->mx_fc1_b, N, H, g->mx_fc1_b, im->gCol);
-        bf_linear_backward_ws(im->gS, g->mx_fc1_w, NULL, im->gB, s, p->mx_fc1_w, N, H, H, 1,
-                              im->gW);
-    } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
-        const int NC = B * H, L = d->L;
-        bf_transpose(im->gA, im->gS, B, L, H, 0);
-        bf_linear_backward_ws(im->gB, g->mx_proj_w, g->mx_proj_b, im->gA, im->mx_ao, p->mx_proj_w,
-                              NC, L, L, 0, im->gW);
-        bf_attention_backward(im->gQKV, im->gB, im->mx_qkv, im->mx_att, B, H, L, 1, 0, im->gAtt);
-        bf_linear_backward_ws(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln, p->mx_qkv_w,
-                              NC, L, 3 * L, 0, im->gW);
-        memset(g->mx_qkv_b + L, 0, (size_t)L * sizeof(float));
-        bf_layernorm_backward(im->gB, g->mx_ln_w, g->mx_ln_b, im->gA, im->mx_t, p->mx_ln_w,
-                              im->mx_ln_mean, im->mx_ln_rstd, NC, L);
-        bf_transpose(im->gS, im->gB, B, H, L, 1);
+    if (im->mid_ws) {
+        bf_mid_backward(im, cfg->channel_mixer == BF_MIXER_MLP, B, pt);
+    } else {
+        bf_dropout_backward(im->gA, im->gX, im->tok_mask, (size_t)NT * D, pt);
+        bf_pos_backward(g->pos, im->gA, B, d->T, D);
+        bf_linear_backward_ws(im->gCols, g->patch_w, g->patch_b, im->gA, im->cols, p->patch_w, NT,
+                              d->P * H, D, 0, im->gW);
+        bf_im2col_backward(im->gS, im->gCols, B, d->L, H, d->P, d->S, d->T);
+
+        /* 2. mixer: the residual passes gS through; add the branch */
+        if (cfg->channel_mixer == BF_MIXER_MLP) {
+            bf_linear_backward_ws(im->gA, g->mx_fc2_w, g->mx_fc2_b, im->gS, im->mx_ug, p->mx_fc2_w,
+                                  N, H, H, 0, im->gW);
+            bf_gelu_bias_backward(im->gB, im->gA, im->mx_u, p->mx_fc1_b, N, H, g->mx_fc1_b,
+                                  im->gCol);
+            bf_linear_backward_ws(im->gS, g->mx_fc1_w, NULL, im->gB, s, p->mx_fc1_w, N, H, H, 1,
+                                  im->gW);
+        } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
+            const int NC = B * H, L = d->L;
+            bf_transpose(im->gA, im->gS, B, L, H, 0);
+            bf_linear_backward_ws(im->gB, g->mx_proj_w, g->mx_proj_b, im->gA, im->mx_ao,
+                                  p->mx_proj_w, NC, L, L, 0, im->gW);
+            bf_attention_backward(im->gQKV, im->gB, im->mx_qkv, im->mx_att, B, H, L, 1, 0,
+                                  im->gAtt);
+            bf_linear_backward_ws(im->gA, g->mx_qkv_w, g->mx_qkv_b, im->gQKV, im->mx_ln,
+                                  p->mx_qkv_w, NC, L, 3 * L, 0, im->gW);
+            memset(g->mx_qkv_b + L, 0, (size_t)L * sizeof(float));
+            bf_layernorm_backward(im->gB, g->mx_ln_w, g->mx_ln_b, im->gA, im->mx_t, p->mx_ln_w,
+                                  im->mx_ln_mean, im->mx_ln_rstd, NC, L);
+            bf_transpose(im->gS, im->gB, B, H, L, 1);
+        }
     }
 
     /* 1. stem blocks in reverse, then the input projection and embedding */

@@ -72,6 +72,7 @@ struct bf_model_impl {
     float *gCol; /* per-32-row column-sum partials (bias gradients fused into GLU/GELU) */
     float *stem_ws;  /* model_stem.c's per-super-chunk scratch (NULL: op-by-op stem) */
     float *layer_ws; /* model_layer.c's (NULL: op-by-op Transformer layers) */
+    float *mid_ws;   /* model_mid.c's (NULL: op-by-op mixer and tokenizer) */
     uint16_t *wpack; /* the fused paths' weights packed for bf16 GEMMs (--use-amp) */
     /* state of the last forward */
     int B, train, have_y;
@@ -97,6 +98,14 @@ void bf_layer_forward_fused(struct bf_model_impl *im, int l, int B, float pt, ui
                             uint32_t salt, uint64_t step);
 void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, uint64_t seed,
                              uint32_t salt, uint64_t step);
+
+/* model_mid.c: the mlp/no mixer and the tokenizer in window chunks */
+int bf_mid_fused_ok(const bf_dims *d, int mixer);
+size_t bf_mid_scratch_floats(const bf_dims *d, int Bm);
+size_t bf_mid_wpack_u16(const bf_dims *d);
+void bf_mid_forward(struct bf_model_impl *im, int mlp, int B, float pt, uint64_t seed,
+                    uint32_t salt, uint64_t step);
+void bf_mid_backward(struct bf_model_impl *im, int mlp, int B, float pt);
 
 /* threads.c: 0 until bf_nn_set_threads ran */
 int bf_nn_threads_configured(void);

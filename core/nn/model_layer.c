@@ -33,7 +33,8 @@ static int super_windows(const bf_dims *d)
 }
 
 typedef struct lay_bufs {
-    float *ln1, *qkv, *ao, *x1, *ln2, *f1, *fg, *f2, *gA, *gF, *gl, *att, *asc; /* f1, fg adjacent */
+    float *ln1, *qkv, *ao, *x1, *ln2, *f1, *fg, *f2, *gA, *gF, *gl, *att,
+        *asc;   /* f1, fg adjacent */
     float *pw;  /* float partials: qkv_w, proj_w, fc1_w, fc2_w */
     double *pb; /* double partials: qkv_b, proj_b, fc1_b, fc2_b, ln1_w, ln1_b, ln2_w, ln2_b */
 } lay_bufs;
@@ -147,15 +148,15 @@ static void layer_front(const bf_kern *kn, struct bf_model_impl *im, int l, cons
     bf_linear_forward_serial(b->qkv, b->ln1, w->qkv_w, w->qkv_b, R, D, 3 * D, k->qkv_f);
     bf_attention_forward_serial(b->ao, b->att, b->qkv, nw, T, D, d->NH, 1);
     bf_linear_forward_serial(b->f2, b->ao, w->proj_w, w->proj_b, R, D, D, k->proj_f); /* pr */
-    bf_dropout_add_range(b->x1, a->mask_a + r0 * D, b->f2, x, r0 * D, (size_t)R * D, pt, seed,
-                         salt, step, DROP_LAYER + 2u * (uint32_t)l);
+    bf_dropout_add_range(b->x1, a->mask_a + r0 * D, b->f2, x, r0 * D, (size_t)R * D, pt, seed, salt,
+                         step, DROP_LAYER + 2u * (uint32_t)l);
     kn->ln_fwd(b->ln2, a->ln2_mean + r0, a->ln2_rstd + r0, b->x1, w->ln2_w, w->ln2_b, R, D);
     bf_linear_forward_serial(b->f1, b->ln2, w->fc1_w, NULL, R, D, F, k->fc1_f);
     kn->gelu_fwd(b->fg, b->f1, w->fc1_b, R, (size_t)F);
     if (out) {
         bf_linear_forward_serial(b->f2, b->fg, w->fc2_w, w->fc2_b, R, F, D, k->fc2_f);
-        bf_dropout_add_range(out + r0 * D, a->mask_f + r0 * D, b->f2, b->x1, r0 * D,
-                             (size_t)R * D, pt, seed, salt, step, DROP_LAYER + 2u * (uint32_t)l + 1u);
+        bf_dropout_add_range(out + r0 * D, a->mask_f + r0 * D, b->f2, b->x1, r0 * D, (size_t)R * D,
+                             pt, seed, salt, step, DROP_LAYER + 2u * (uint32_t)l + 1u);
     }
 }
 
@@ -183,8 +184,8 @@ static void colsums(const bf_kern *kn, double *acc, const float *src, int R, int
         kn->colsum(acc + c0, src, R, W, c0, W - c0 < 64 ? W - c0 : 64);
 }
 
-static void ln_w_sums(const bf_kern *kn, double *aw, double *ab, const float *dout,
-                      const float *in, const float *mean, const float *rstd, int R, int D)
+static void ln_w_sums(const bf_kern *kn, double *aw, double *ab, const float *dout, const float *in,
+                      const float *mean, const float *rstd, int R, int D)
 {
     for (int c0 = 0; c0 < D; c0 += 64)
         kn->ln_bwd_w(aw + c0, ab + c0, dout, in, mean, rstd, R, D, c0, D - c0 < 64 ? D - c0 : 64);
@@ -222,15 +223,15 @@ void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, u
                 kn->dropout_bwd(b.gA, gX, a->mask_f + r0 * D, n, scale);
             else
                 memcpy(b.gA, gX, n * sizeof(float));
-            bf_linear_input_grad_serial(b.gF, b.gA, w->fc2_w, R, F, D, k.fc2_d);
+            bf_linear_input_grad_serial(b.gF, b.gA, w->fc2_w, R, F, D, k.fc2_d, 0);
             bf_linear_weight_grad_serial(b.pw + o2, b.gA, b.fg, R, F, D, acc);
             colsums(kn, b.pb + b2, b.gA, R, D);
             kn->gelu_bwd(b.fg, b.gF, b.f1, w->fc1_b, NULL, R, (size_t)F); /* fg := d f1 */
             colsums(kn, b.pb + b1, b.fg, R, F);
-            bf_linear_input_grad_serial(b.gl, b.fg, w->fc1_w, R, D, F, k.fc1_d);
+            bf_linear_input_grad_serial(b.gl, b.fg, w->fc1_w, R, D, F, k.fc1_d, 0);
             bf_linear_weight_grad_serial(b.pw + o1, b.fg, b.ln2, R, D, F, acc);
-            ln_w_sums(kn, b.pb + l2w, b.pb + l2b, b.gl, b.x1, a->ln2_mean + r0, a->ln2_rstd + r0,
-                      R, D);
+            ln_w_sums(kn, b.pb + l2w, b.pb + l2b, b.gl, b.x1, a->ln2_mean + r0, a->ln2_rstd + r0, R,
+                      D);
             float *dx1 = b.ln2; /* LN2's output is no longer needed */
             kn->ln_bwd_in(dx1, b.gl, b.x1, w->ln2_w, a->ln2_mean + r0, a->ln2_rstd + r0, R, D);
             for (size_t i = 0; i < n; i++)
@@ -240,12 +241,12 @@ void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, u
                 kn->dropout_bwd(b.gA, dx1, a->mask_a + r0 * D, n, scale);
             else
                 memcpy(b.gA, dx1, n * sizeof(float));
-            bf_linear_input_grad_serial(b.gl, b.gA, w->proj_w, R, D, D, k.proj_d);
+            bf_linear_input_grad_serial(b.gl, b.gA, w->proj_w, R, D, D, k.proj_d, 0);
             bf_linear_weight_grad_serial(b.pw + op, b.gA, b.ao, R, D, D, acc);
             colsums(kn, b.pb + bp, b.gA, R, D);
             float *gqkv = b.f1; /* f1 | fg (2F >= 3D a row), both consumed by now */
             bf_attention_backward_serial(gqkv, b.gl, b.qkv, b.att, nw, T, D, d->NH, 1, b.asc);
-            bf_linear_input_grad_serial(b.gA, gqkv, w->qkv_w, R, D, 3 * D, k.qkv_d);
+            bf_linear_input_grad_serial(b.gA, gqkv, w->qkv_w, R, D, 3 * D, k.qkv_d, 0);
             bf_linear_weight_grad_serial(b.pw + oq, gqkv, b.ln1, R, D, 3 * D, acc);
             colsums(kn, b.pb + bq, gqkv, R, 3 * D);
             ln_w_sums(kn, b.pb + l1w, b.pb + l1b, b.gA, x, a->ln1_mean + r0, a->ln1_rstd + r0, R,
@@ -271,7 +272,7 @@ void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, u
     }
     const size_t nb = pb_doubles(d);
     float *bdst[8] = {gw->qkv_b, gw->proj_b, gw->fc1_b, gw->fc2_b,
-                      gw->ln1_w, gw->ln1_b, gw->ln2_w, gw->ln2_b};
+                      gw->ln1_w, gw->ln1_b,  gw->ln2_w, gw->ln2_b};
     const size_t boff[9] = {bq, bp, b1, b2, l1w, l1b, l2w, l2b, nb};
     for (int t = 0; t < 8; t++)
         for (size_t j = boff[t]; j < boff[t + 1]; j++) {

@@ -249,10 +249,11 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
         b->mask = takem(a, N * H);
         im->s[i + 1] = takef(a, N * H);
     }
+    const int mfused = bf_mid_fused_ok(d, cfg->channel_mixer); /* model_mid.c */
     if (cfg->channel_mixer == BF_MIXER_MLP) {
-        im->mx_u = takef(a, N * H);
-        im->mx_ug = takef(a, N * H);
-        im->mo = takef(a, N * H);
+        im->mx_u = mfused ? NULL : takef(a, N * H);
+        im->mx_ug = mfused ? NULL : takef(a, N * H);
+        im->mo = mfused ? NULL : takef(a, N * H);
     } else if (cfg->channel_mixer == BF_MIXER_IVAR) {
         im->mx_t = takef(a, N * H);
         im->mx_ln = takef(a, N * H);
@@ -266,8 +267,8 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     } else {
         im->mo = a->base ? im->s[d->NB] : NULL;
     }
-    im->cols = takef(a, NT * d->P * H);
-    im->tok = takef(a, NT * D);
+    im->cols = mfused ? NULL : takef(a, NT * d->P * H);
+    im->tok = mfused ? NULL : takef(a, NT * D);
     im->tok_mask = takem(a, NT * D);
     im->xs[0] = takef(a, NT * D);
     const int lfused = bf_layers_fused_ok(d); /* model_layer.c: all but the last layer */
@@ -309,7 +310,7 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     im->gB = takef(a, wide);
     im->gX = takef(a, NT * D);
     im->gQKV = takef(a, zmax(NT * 3 * D, 3 * N * H));
-    im->gCols = takef(a, NT * d->P * H);
+    im->gCols = mfused ? NULL : takef(a, NT * d->P * H);
     im->gAtt = takef(a, zmax((size_t)Bm * d->NH * d->T, (size_t)Bm * H));
     im->gNorm = takef(a, 2 * (size_t)Bm * H);
     im->gHead = takef(a, 2 * (size_t)Bm * D);
@@ -335,7 +336,9 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     im->gCol = takef(a, zmax(runs * 2 * H, runs_t * d->F));
     im->stem_ws = fused ? takef(a, bf_stem_scratch_floats(d, Bm)) : NULL;
     im->layer_ws = lfused ? takef(a, bf_layers_scratch_floats(d, Bm)) : NULL;
+    im->mid_ws = mfused ? takef(a, bf_mid_scratch_floats(d, Bm)) : NULL;
     size_t wpk = zmax(fused ? bf_stem_wpack_u16(d) : 0, lfused ? bf_layers_wpack_u16(d) : 0);
+    wpk = zmax(wpk, mfused ? bf_mid_wpack_u16(d) : 0);
     im->wpack = wpk ? (uint16_t *)takef(a, (wpk + 1) / 2) : NULL;
 }
 

@@ -86,8 +86,8 @@ static sc_bufs sc_scratch(struct bf_model_impl *im, int sc)
 
 /* a = dwconv(s), p = a . pw^T, g = GLU(p + pw_b) (sigmoid kept in p's gate
  * half) for windows ws .. we-1, into the sub-chunk buffers */
-static void block_front(const bf_kern *kn, const bf_blk_view *w, const uint16_t *wp,
-                        const float *s, sc_bufs *b, int ws, int we, int L, int H, int K, int dil)
+static void block_front(const bf_kern *kn, const bf_blk_view *w, const uint16_t *wp, const float *s,
+                        sc_bufs *b, int ws, int we, int L, int H, int K, int dil)
 {
     const int nr = (we - ws) * L;
     for (int x = ws; x < we; x++)
@@ -143,8 +143,8 @@ void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, in
     float *gS = im->gS;
     const float *s = im->s[i];
     const uint16_t *wf = bf_linear_pack(im->wpack, w->pw_w, H, 2 * H, 0);
-    const uint16_t *wd = bf_linear_pack(im->wpack + bf_linear_pack_size(H, 2 * H), w->pw_w, H,
-                                        2 * H, 1);
+    const uint16_t *wd =
+        bf_linear_pack(im->wpack + bf_linear_pack_size(H, 2 * H), w->pw_w, H, 2 * H, 1);
 #pragma omp parallel for schedule(static)
     for (int sc = 0; sc < nsc; sc++) {
         sc_bufs b = sc_scratch(im, sc);
@@ -165,15 +165,16 @@ void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, in
             for (int rr = 0; rr < nr; rr += 32) {
                 const int n = nr - rr < 32 ? nr - rr : 32;
                 const size_t gr = r0 + (size_t)rr; /* global row: run index gr / 32 */
-                kn->glu_bwd(b.gA + (size_t)rr * 2 * H, gB + (size_t)rr * H, b.p + (size_t)rr * 2 * H,
-                            w->pw_b, 1, im->gCol + gr / 32 * 2 * H, n, H);
+                kn->glu_bwd(b.gA + (size_t)rr * 2 * H, gB + (size_t)rr * H,
+                            b.p + (size_t)rr * 2 * H, w->pw_b, 1, im->gCol + gr / 32 * 2 * H, n, H);
             }
-            bf_linear_input_grad_serial(b.gB2, b.gA, w->pw_w, nr, H, 2 * H, wd);
+            bf_linear_input_grad_serial(b.gB2, b.gA, w->pw_w, nr, H, 2 * H, wd, 0);
             bf_linear_weight_grad_serial(b.part, b.gA, b.a, nr, H, 2 * H, ws > w0);
             for (int x = ws; x < we; x++) {
                 const size_t o = (size_t)x * L * H;
-                kn->dwconv_bwd_win(gS + o, im->gDw + (size_t)x * W, b.gB2 + (size_t)(x - ws) * L * H,
-                                   s + o, w->dw_w, L, H, K, dil, 1);
+                kn->dwconv_bwd_win(gS + o, im->gDw + (size_t)x * W,
+                                   b.gB2 + (size_t)(x - ws) * L * H, s + o, w->dw_w, L, H, K, dil,
+                                   1);
             }
         }
     }

@@ -46,13 +46,16 @@ void bf_colsum_add(float *dst, const float *src, int N, int W);
  * the rows themselves (model_stem.c); same arithmetic as one tile of the
  * parallel ops, bf16 under bf_nn_amp() for large enough shapes:
  *   out (N,O) = in . w^T + b (b may be NULL);
- *   din (N,In) = dout (N,O) . w (O,In);
+ *   din (N,In) = (accum ? din : 0) + dout (N,O) . w (O,In);
  * (wp: w packed by bf_linear_pack for that use, or NULL)
  *   dw (O,In) = (accum ? dw : 0) + dout^T . in. */
 void bf_linear_forward_serial(float *out, const float *in, const float *w, const float *b, int N,
                               int In, int O, const uint16_t *wp);
 void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
-                                 int O, const uint16_t *wp);
+                                 int O, const uint16_t *wp, int accum);
+/* out (N,O) += in . w^T (a residual branch added onto its stream) */
+void bf_linear_forward_acc_serial(float *out, const float *in, const float *w, int N, int In,
+                                  int O, const uint16_t *wp);
 /* w (O,In) converted once for many serial calls under --use-amp: for the
  * forward (for_input_grad 0) or the input gradient (1), into dst
  * (bf_linear_pack_size(In, O) uint16). Returns dst, or NULL where the bf16

@@ -108,8 +108,8 @@ static void attn_fwd_one(float *out, float *att, const float *qkv, int b, int h,
         attn_fwd_pair(out + (size_t)b * T * D, a, base, T, D, dh, h, scale, causal);
 }
 
-static void attn_bwd_one(float *dqkv, const float *dout, const float *qkv, const float *att,
-                         int b, int h, int T, int D, int NH, int causal, float *scratch)
+static void attn_bwd_one(float *dqkv, const float *dout, const float *qkv, const float *att, int b,
+                         int h, int T, int D, int NH, int causal, float *scratch)
 {
     const int dh = D / NH, D3 = 3 * D;
     const float scale = 1.0f / sqrtf((float)dh);
@@ -120,8 +120,8 @@ static void attn_bwd_one(float *dqkv, const float *dout, const float *qkv, const
     const int o = h * dh;
     if (bf_kern_get()->attn_bwd(dbase + o, dbase + D + o, dbase + 2 * D + o, g, D, base + o,
                                 base + D + o, base + 2 * D + o, D3, a, T, dh, scale, causal) != 0)
-        attn_bwd_pair(dbase, dout + (size_t)b * T * D, base, a,
-                      scratch + ((size_t)b * NH + h) * T, T, D, dh, h, scale, causal);
+        attn_bwd_pair(dbase, dout + (size_t)b * T * D, base, a, scratch + ((size_t)b * NH + h) * T,
+                      T, D, dh, h, scale, causal);
 }
 
 void bf_attention_forward(float *out, float *att, const float *qkv, int B, int T, int D, int NH,

@@ -42,13 +42,13 @@ static int tile_rows(int M)
  * bf_nn_amp() for shapes worth it (a function of the shape only, so the
  * choice never depends on threads), else OpenBLAS sgemm. The head (N = 1)
  * and other tiny products stay fp32. */
-static void sgemm_bias(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
-                       const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                       int ldc, const float *bias)
+static void sgemm_bias(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                       const float *bias)
 {
     if (bf_nn_amp() && N >= 16 && K >= 16 && (double)M * N * K >= 65536.0 &&
-        bf_gemm_bf16_bias(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C,
-                          ldc, bias) == 0)
+        bf_gemm_bf16_bias(ta == CblasTrans, tb == CblasTrans, M, N, K, A, lda, B, ldb, beta, C, ldc,
+                          bias) == 0)
         return;
     if (bias) { /* fp32: C = bias, then C += A B (beta must be 0 here) */
         for (int i = 0; i < M; i++)
@@ -166,12 +166,21 @@ void bf_linear_forward_serial(float *out, const float *in, const float *w, const
     sgemm_bias(CblasNoTrans, CblasTrans, N, O, In, in, In, w, In, 0.0f, out, O, b);
 }
 
-void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
-                                 int O, const uint16_t *wp)
+void bf_linear_forward_acc_serial(float *out, const float *in, const float *w, int N, int In, int O,
+                                  const uint16_t *wp)
 {
-    if (wp && bf_gemm_bf16_ex(0, 0, N, In, O, dout, O, w, In, wp, 0.0f, din, In, NULL) == 0)
+    if (wp && bf_gemm_bf16_ex(0, 1, N, O, In, in, In, w, In, wp, 1.0f, out, O, NULL) == 0)
         return;
-    sgemm(CblasNoTrans, CblasNoTrans, N, In, O, dout, O, w, In, 0.0f, din, In);
+    sgemm(CblasNoTrans, CblasTrans, N, O, In, in, In, w, In, 1.0f, out, O);
+}
+
+void bf_linear_input_grad_serial(float *din, const float *dout, const float *w, int N, int In,
+                                 int O, const uint16_t *wp, int accum)
+{
+    const float beta = accum ? 1.0f : 0.0f;
+    if (wp && bf_gemm_bf16_ex(0, 0, N, In, O, dout, O, w, In, wp, beta, din, In, NULL) == 0)
+        return;
+    sgemm(CblasNoTrans, CblasNoTrans, N, In, O, dout, O, w, In, beta, din, In);
 }
 
 void bf_linear_weight_grad_serial(float *dw, const float *dout, const float *in, int N, int In,
@@ -206,8 +215,8 @@ void bf_linear_backward_ws(float *din, float *dw, float *db, const float *dout, 
             int c = t < tin ? t : t - tin;
             int m0 = c * R, mm = N - m0 < R ? N - m0 : R;
             if (t < tin)
-                sgemm(CblasNoTrans, CblasNoTrans, mm, In, O, dout + (size_t)m0 * O, O, w, In,
-                      bin, din + (size_t)m0 * In, In);
+                sgemm(CblasNoTrans, CblasNoTrans, mm, In, O, dout + (size_t)m0 * O, O, w, In, bin,
+                      din + (size_t)m0 * In, In);
             else
                 sgemm(CblasTrans, CblasNoTrans, O, In, mm, dout + (size_t)m0 * O, O,
                       in + (size_t)m0 * In, In, 0.0f, scratch + (size_t)c * O * In, In);
