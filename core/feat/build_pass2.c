@@ -1,5 +1,12 @@
-/* build_pass2.c - the master build's scaling and collective writes, and the
+/* build_pass2.c - the master build's scaling and split-file writes, and the
  * global scaler's deterministic sample (see build_internal.h).
+ *
+ * Direct writes (the default; pass2_direct): rank 0 creates each split file
+ * with all its chunks allocated, every rank pwrites its symbols' scaled rows
+ * at offsets from the exclusive scans, kept symbols on threads. No rounds,
+ * no write buffers, no collective transfer; the arrays are the same bytes.
+ * The HDF5 path below remains for --compress (one rank) and for
+ * --mpio collective under MPI.
  *
  * Collective rounds: each rank groups its symbols into batches whose rows fit
  * the write buffers; the number of rounds is the maximum over ranks, and in

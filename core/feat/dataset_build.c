@@ -4,13 +4,18 @@
  * Two passes over this rank's contiguous range of symbols (sym_id order):
  *   pass 1  features per symbol; keep only the row times (spilled to a
  *           per-rank file), per-symbol counts, the local set of distinct row
- *           times and, for a global scaler, a bounded sample of rows.
+ *           times and, for a global scaler, a bounded sample of rows. A
+ *           pipeline: this thread reads the cache (all HDF5 calls), a worker
+ *           computes and records the symbols in order (see pass1).
  *   split   distinct times gathered on rank 0 -> boundaries -> broadcast;
  *           per-symbol split counts from the spilled times; exclusive scans
  *           give every rank its first row in each split file.
- *   pass 2  features recomputed symbol by symbol, scaled, copied into
- *           bounded write buffers and written collectively in rounds that
- *           every rank joins (a rank with nothing left writes 0 rows).
+ *   pass 2  rows kept from pass 1 (or recomputed beyond the memory
+ *           budget) scaled and written with pwrite straight into the split
+ *           files' preallocated chunks at the rank's offsets, symbols on
+ *           threads (build_pass2.c); with --compress or --mpio collective
+ *           under MPI, copied into bounded write buffers and written through
+ *           HDF5 in rounds that every rank joins instead.
  * Recomputing features is cheaper than spilling them: features cost far less
  * than the bytes they produce would cost to write and read back.
  * Scalers and per-symbol facts go to scalers.h5 / symbols.h5, then meta.json
