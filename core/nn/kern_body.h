@@ -166,30 +166,36 @@ static void glu_bwd(float *din, const float *dout, const float *in, const float 
 static void dwconv_fwd(float *out, const float *in, const float *w, const float *b, int L, int H,
                        int K, int d)
 {
-    for (int c0 = 0; c0 < H; c0 += BF_VW) {
-        int nc = H - c0 < BF_VW ? H - c0 : BF_VW;
-        bf_vf wk[32], bias = bf_vset(0.0f);
-        for (int k = 0; k < K; k++) {
-            float t[BF_VW] = {0};
-            for (int j = 0; j < nc; j++)
-                t[j] = w[(size_t)(c0 + j) * K + k];
-            wk[k] = bf_vload(t);
+    /* 8 vectors of channels at a time: eight independent sums per row (one
+     * vector's chain of K dependent adds left the core idle); each output
+     * is still bias + w_0 x_0 + ... in tap order */
+    enum { NV = 8 };
+    for (int c0 = 0; c0 < H; c0 += NV * BF_VW) {
+        const int nc = H - c0 < NV * BF_VW ? H - c0 : NV * BF_VW, nv = (nc + BF_VW - 1) / BF_VW;
+        bf_vf wk[32][NV], bias[NV];
+        for (int v = 0; v < nv; v++) {
+            bias[v] = b ? load_n(b + c0 + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
+            for (int k = 0; k < K; k++) {
+                float t[BF_VW] = {0};
+                for (int j = 0; j < BF_VW && v * BF_VW + j < nc; j++)
+                    t[j] = w[(size_t)(c0 + v * BF_VW + j) * K + k];
+                wk[k][v] = bf_vload(t);
+            }
         }
-        if (b)
-            bias = nc == BF_VW ? bf_vload(b + c0) : bf_vload_part(b + c0, nc);
         for (int t = 0; t < L; t++) {
-            bf_vf o = bias;
+            bf_vf o[NV];
+            for (int v = 0; v < nv; v++)
+                o[v] = bias[v];
             for (int k = 0; k < K; k++) {
                 int s = t - (K - 1 - k) * d;
                 if (s < 0)
                     continue;
                 const float *x = in + (size_t)s * H + c0;
-                o += wk[k] * (nc == BF_VW ? bf_vload(x) : bf_vload_part(x, nc));
+                for (int v = 0; v < nv; v++)
+                    o[v] += wk[k][v] * load_n(x + v * BF_VW, nc - v * BF_VW);
             }
-            if (nc == BF_VW)
-                bf_vstore(out + (size_t)t * H + c0, o);
-            else
-                bf_vstore_part(out + (size_t)t * H + c0, o, nc);
+            for (int v = 0; v < nv; v++)
+                store_n(out + (size_t)t * H + c0 + v * BF_VW, o[v], nc - v * BF_VW);
         }
     }
 }
