@@ -6,6 +6,7 @@
  *
  * 1. Bit-identical parameters after a dropout-on AdamW step at 1 thread and
  *    at 2 and 3 (patchtst/mlp) or 2 (patchtst/ivar, baseline/mlp) threads.
+ * 3. (1.) again under bf_nn_set_amp(1) (bf16 GEMMs on AMX), where the CPU has AMX.
  * 2. The batch gradient equals the mean of 72 single-window gradients
  *    (dropout off): the single-window passes make every GEMM one call, never
  *    tiled or chunked, so this checks those paths against the simplest
@@ -21,6 +22,7 @@
 
 #include "base/test_util.h"
 #include "core/base/rng.h"
+#include "core/nn/gemm_bf16.h"
 #include "core/nn/model.h"
 
 enum { NB = 72 };
@@ -205,5 +207,15 @@ int main(void)
     test_batch_vs_single(BF_ARCH_PATCHTST, BF_MIXER_MLP);
     test_batch_vs_single(BF_ARCH_PATCHTST, BF_MIXER_IVAR);
     test_batch_vs_single(BF_ARCH_BASELINE, BF_MIXER_NONE);
+    /* 3. the same bit-identity with the bf16 GEMMs of --use-amp, where AMX exists */
+    const char *why = NULL;
+    if (bf_gemm_bf16_available(&why)) {
+        bf_nn_set_amp(1);
+        test_threads(BF_ARCH_PATCHTST, BF_MIXER_MLP, 2);
+        test_threads(BF_ARCH_PATCHTST, BF_MIXER_NONE, 2);
+        bf_nn_set_amp(0);
+    } else {
+        printf("amp part skipped: %s\n", why);
+    }
     return bf_test_done("test_nn_threads");
 }
