@@ -148,8 +148,11 @@ static void layer_front(const bf_kern *kn, struct bf_model_impl *im, int l, cons
     bf_linear_forward_serial(b->qkv, b->ln1, w->qkv_w, w->qkv_b, R, D, 3 * D, k->qkv_f);
     bf_attention_forward_serial(b->ao, b->att, b->qkv, nw, T, D, d->NH, 1);
     bf_linear_forward_serial(b->f2, b->ao, w->proj_w, w->proj_b, R, D, D, k->proj_f); /* pr */
-    bf_dropout_add_range(b->x1, a->mask_a + r0 * D, b->f2, x, r0 * D, (size_t)R * D, pt, seed, salt,
-                         step, DROP_LAYER + 2u * (uint32_t)l);
+    if (out) /* the forward draws the mask; the backward's recompute replays it */
+        bf_dropout_add_range(b->x1, a->mask_a + r0 * D, b->f2, x, r0 * D, (size_t)R * D, pt, seed,
+                             salt, step, DROP_LAYER + 2u * (uint32_t)l);
+    else
+        bf_dropout_add_replay(b->x1, a->mask_a + r0 * D, b->f2, x, (size_t)R * D, pt);
     kn->ln_fwd(b->ln2, a->ln2_mean + r0, a->ln2_rstd + r0, b->x1, w->ln2_w, w->ln2_b, R, D);
     bf_linear_forward_serial(b->f1, b->ln2, w->fc1_w, NULL, R, D, F, k->fc1_f);
     kn->gelu_fwd(b->fg, b->f1, w->fc1_b, R, (size_t)F);

@@ -74,6 +74,10 @@ void bf_add_runs(float *db, const float *part, int nruns, int W);
 void bf_dropout_add_range(float *out, uint8_t *mask, const float *in, const float *res, size_t e0,
                           size_t n, float p, uint64_t seed, uint32_t salt, uint64_t step,
                           uint32_t layer);
+/* out = res + (mask ? in / (1 - p) : 0) over n elements, serially, from a
+ * mask bf_dropout_add_* drew: the same bits as the draw, without drawing */
+void bf_dropout_add_replay(float *out, const uint8_t *mask, const float *in, const float *res,
+                           size_t n, float p);
 /* the second half of bf_dwconv_backward_ws: the B windows' partials
  * (scratch, (K+1)*H floats each) added in window order in double into
  * dw (H,K) and db (H) */

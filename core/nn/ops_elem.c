@@ -169,6 +169,19 @@ void bf_dropout_add_range(float *out, uint8_t *mask, const float *in, const floa
                            (uint32_t)step, salt);
 }
 
+void bf_dropout_add_replay(float *out, const uint8_t *mask, const float *in, const float *res,
+                           size_t n, float p)
+{
+    if (p <= 0.0f) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = res[i] + in[i];
+        return;
+    }
+    const float scale = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++)
+        out[i] = res[i] + (mask[i] ? in[i] * scale : 0.0f);
+}
+
 void bf_dropout_add_forward(float *out, uint8_t *mask, const float *in, const float *res, size_t n,
                             float p, uint64_t seed, uint32_t salt, uint64_t step, uint32_t layer)
 {
