@@ -237,7 +237,10 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     size_t N = (size_t)Bm * d->L, NT = (size_t)Bm * d->T, H = d->H, D = d->D;
     im->x0 = takef(a, N * d->Ci);
     im->s[0] = takef(a, N * H);
-    const int fused = bf_stem_fused_ok(d); /* model_stem.c keeps a, p, g, n in cache */
+    /* BARFORGE_NN_UNFUSED=1 runs every stage op by op (tests compare the two) */
+    const char *uf = getenv("BARFORGE_NN_UNFUSED");
+    const int chunked = !(uf && *uf && strcmp(uf, "0"));
+    const int fused = chunked && bf_stem_fused_ok(d); /* model_stem.c: a, p, g, n in cache */
     for (int i = 0; i < d->NB; i++) {
         bf_blk_acts *b = &im->blk[i];
         b->a = fused ? NULL : takef(a, N * H);
@@ -249,7 +252,7 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
         b->mask = takem(a, N * H);
         im->s[i + 1] = takef(a, N * H);
     }
-    const int mfused = bf_mid_fused_ok(d, cfg->channel_mixer); /* model_mid.c */
+    const int mfused = chunked && bf_mid_fused_ok(d, cfg->channel_mixer); /* model_mid.c */
     if (cfg->channel_mixer == BF_MIXER_MLP) {
         im->mx_u = mfused ? NULL : takef(a, N * H);
         im->mx_ug = mfused ? NULL : takef(a, N * H);
@@ -271,7 +274,7 @@ static void plan_acts(arena_ctx *a, struct bf_model_impl *im, const bf_model_con
     im->tok = mfused ? NULL : takef(a, NT * D);
     im->tok_mask = takem(a, NT * D);
     im->xs[0] = takef(a, NT * D);
-    const int lfused = bf_layers_fused_ok(d); /* model_layer.c: all but the last layer */
+    const int lfused = chunked && bf_layers_fused_ok(d); /* model_layer.c: not the last layer */
     for (int l = 0; l < d->NL; l++) {
         bf_layer_acts *y = &im->lay[l];
         const int kept = !lfused || l == d->NL - 1;
