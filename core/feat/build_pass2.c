@@ -314,6 +314,20 @@ static void wbuf_free(wbuf *b)
     free(b->ts);
 }
 
+/* a symbol's rows kept from pass 1, as the feature-row view pass 2 writes */
+static bf_feat_rows kept_rows(const bf_build_plan *p, const bf_sym_rec *r)
+{
+    bf_feat_rows k;
+    memset(&k, 0, sizeof k);
+    k.n = r->n_rows;
+    k.F = p->F;
+    k.H = p->H;
+    k.X = r->X;
+    k.y = r->y;
+    k.ts_end = r->ts;
+    return k;
+}
+
 /* Recompute one symbol, scale it, append its rows to the split buffers. */
 static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
                             int64_t s, bf_sym_rows *w, int8_t **split, int64_t *split_cap,
@@ -324,13 +338,7 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
         return BF_OK;
     bf_feat_rows kept, *rows = &w->rows;
     if (r->X) { /* kept from pass 1 */
-        memset(&kept, 0, sizeof kept);
-        kept.n = r->n_rows;
-        kept.F = p->F;
-        kept.H = p->H;
-        kept.X = r->X;
-        kept.y = r->y;
-        kept.ts_end = r->ts;
+        kept = kept_rows(p, r);
         rows = &kept;
     } else {
         BF_TRY(bf_ds_load_symbol(o, p->syms[s], o->start, o->end, w, NULL, 0, m->stage));
@@ -590,14 +598,7 @@ static bf_status pass2_direct(const bf_build_opts *o, const bf_build_plan *p, bf
             bf_sym_rec *r = &m->rec[i];
             if (!r->X || r->cnt[0] + r->cnt[1] + r->cnt[2] == 0)
                 continue;
-            bf_feat_rows kept;
-            memset(&kept, 0, sizeof kept);
-            kept.n = r->n_rows;
-            kept.F = p->F;
-            kept.H = p->H;
-            kept.X = r->X;
-            kept.y = r->y;
-            kept.ts_end = r->ts;
+            bf_feat_rows kept = kept_rows(p, r);
             bf_status ss = scale_write_symbol(p, m, p->lo + i, &kept, global, sf, row0 + 3 * i,
                                               &nz, &ks, &kw);
             if (ss != BF_OK) {

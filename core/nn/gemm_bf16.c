@@ -72,6 +72,18 @@ int bf_nn_set_amp(int on)
     return g_amp;
 }
 
+int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc)
+{
+    return bf_gemm_bf16_bias(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc, const float *bias)
+{
+    return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(BF_NO_AMX)
 
 #include <cpuid.h>
@@ -310,21 +322,9 @@ static void strip_out(float *C, int ldc, const float *cs, int ldS, int rows, int
     }
 }
 
-int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc)
-{
-    return bf_gemm_bf16_bias(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
-}
-
 void bf_gemm_bf16_pack_b(uint16_t *dst, int tb, const float *B, int ldb, int N, int K)
 {
     pack_b(dst, tb, B, ldb, N, K);
-}
-
-int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                      int ldb, float beta, float *C, int ldc, const float *bias)
-{
-    return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
 }
 
 int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
@@ -406,18 +406,6 @@ int bf_gemm_bf16_available(const char **why)
     if (why)
         *why = "AMX needs an x86-64 build with GCC or Clang";
     return 0;
-}
-
-int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc)
-{
-    return bf_gemm_bf16_bias(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
-}
-
-int bf_gemm_bf16_bias(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
-                      int ldb, float beta, float *C, int ldc, const float *bias)
-{
-    return bf_gemm_bf16_ex(ta, tb, M, N, K, A, lda, B, ldb, NULL, beta, C, ldc, bias);
 }
 
 int bf_gemm_bf16_ex(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,

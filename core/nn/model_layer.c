@@ -181,12 +181,6 @@ void bf_layer_forward_fused(struct bf_model_impl *im, int l, int B, float pt, ui
 }
 
 /* column sums of src (R, W) added to acc (W doubles), 64 columns at a time */
-static void colsums(const bf_kern *kn, double *acc, const float *src, int R, int W)
-{
-    for (int c0 = 0; c0 < W; c0 += 64)
-        kn->colsum(acc + c0, src, R, W, c0, W - c0 < 64 ? W - c0 : 64);
-}
-
 static void ln_w_sums(const bf_kern *kn, double *aw, double *ab, const float *dout, const float *in,
                       const float *mean, const float *rstd, int R, int D)
 {
@@ -204,7 +198,6 @@ void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, u
     const bf_layer_view *w = &im->pv.layer[l];
     const bf_layer_view *gw = &im->gv.layer[l];
     bf_layer_acts *a = &im->lay[l];
-    const float scale = pt > 0.0f ? 1.0f / (1.0f - pt) : 1.0f;
     const size_t oq = 0, op = 3 * (size_t)D * D, o1 = op + (size_t)D * D, o2 = o1 + (size_t)F * D;
     const size_t bq = 0, bp = 3 * (size_t)D, b1 = bp + D, b2 = b1 + F, l1w = b2 + D, l1b = l1w + D,
                  l2w = l1b + D, l2b = l2w + D;
@@ -222,15 +215,12 @@ void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, u
             const float *x = im->xs[l] + r0 * D;
             layer_front(kn, im, l, &k, &b, ws, we, pt, seed, salt, step, NULL);
             /* MLP half */
-            if (pt > 0.0f)
-                kn->dropout_bwd(b.gA, gX, a->mask_f + r0 * D, n, scale);
-            else
-                memcpy(b.gA, gX, n * sizeof(float));
+            bf_dropout_backward_range(b.gA, gX, a->mask_f + r0 * D, n, pt);
             bf_linear_input_grad_serial(b.gF, b.gA, w->fc2_w, R, F, D, k.fc2_d, 0);
             bf_linear_weight_grad_serial(b.pw + o2, b.gA, b.fg, R, F, D, acc);
-            colsums(kn, b.pb + b2, b.gA, R, D);
+            bf_colsum_acc(b.pb + b2, b.gA, R, D);
             kn->gelu_bwd(b.fg, b.gF, b.f1, w->fc1_b, NULL, R, (size_t)F); /* fg := d f1 */
-            colsums(kn, b.pb + b1, b.fg, R, F);
+            bf_colsum_acc(b.pb + b1, b.fg, R, F);
             bf_linear_input_grad_serial(b.gl, b.fg, w->fc1_w, R, D, F, k.fc1_d, 0);
             bf_linear_weight_grad_serial(b.pw + o1, b.fg, b.ln2, R, D, F, acc);
             ln_w_sums(kn, b.pb + l2w, b.pb + l2b, b.gl, b.x1, a->ln2_mean + r0, a->ln2_rstd + r0, R,
@@ -240,18 +230,15 @@ void bf_layer_backward_fused(struct bf_model_impl *im, int l, int B, float pt, u
             for (size_t i = 0; i < n; i++)
                 dx1[i] += gX[i];
             /* attention half */
-            if (pt > 0.0f)
-                kn->dropout_bwd(b.gA, dx1, a->mask_a + r0 * D, n, scale);
-            else
-                memcpy(b.gA, dx1, n * sizeof(float));
+            bf_dropout_backward_range(b.gA, dx1, a->mask_a + r0 * D, n, pt);
             bf_linear_input_grad_serial(b.gl, b.gA, w->proj_w, R, D, D, k.proj_d, 0);
             bf_linear_weight_grad_serial(b.pw + op, b.gA, b.ao, R, D, D, acc);
-            colsums(kn, b.pb + bp, b.gA, R, D);
+            bf_colsum_acc(b.pb + bp, b.gA, R, D);
             float *gqkv = b.f1; /* f1 | fg (2F >= 3D a row), both consumed by now */
             bf_attention_backward_serial(gqkv, b.gl, b.qkv, b.att, nw, T, D, d->NH, 1, b.asc);
             bf_linear_input_grad_serial(b.gA, gqkv, w->qkv_w, R, D, 3 * D, k.qkv_d, 0);
             bf_linear_weight_grad_serial(b.pw + oq, gqkv, b.ln1, R, D, 3 * D, acc);
-            colsums(kn, b.pb + bq, gqkv, R, 3 * D);
+            bf_colsum_acc(b.pb + bq, gqkv, R, 3 * D);
             ln_w_sums(kn, b.pb + l1w, b.pb + l1b, b.gA, x, a->ln1_mean + r0, a->ln1_rstd + r0, R,
                       D);
             kn->ln_bwd_in(b.gl, b.gA, x, w->ln1_w, a->ln1_mean + r0, a->ln1_rstd + r0, R, D);

@@ -172,12 +172,6 @@ void bf_mid_forward(struct bf_model_impl *im, int mlp, int B, float pt, uint64_t
     }
 }
 
-static void colsums(const bf_kern *kn, double *acc, const float *src, int R, int W)
-{
-    for (int c0 = 0; c0 < W; c0 += 64)
-        kn->colsum(acc + c0, src, R, W, c0, W - c0 < 64 ? W - c0 : 64);
-}
-
 void bf_mid_backward(struct bf_model_impl *im, int mlp, int B, float pt)
 {
     const bf_dims *d = &im->d;
@@ -185,7 +179,6 @@ void bf_mid_backward(struct bf_model_impl *im, int mlp, int B, float pt)
     const int L = d->L, H = d->H, T = d->T, D = d->D, P = d->P, S = d->S, PH = P * H;
     const int sw = sub_windows(d), scw = super_windows(d), nsc = (B + scw - 1) / scw;
     const bf_param_view *w = &im->pv, *g = &im->gv;
-    const float scale = pt > 0.0f ? 1.0f / (1.0f - pt) : 1.0f;
     const size_t op = 0, o1 = (size_t)D * PH, o2 = o1 + (size_t)H * H;
     const size_t bp = 0, b1 = D, b2 = b1 + H, bpos = b2 + H;
     const mid_pack k = pack_mid(im, mlp, 1);
@@ -200,17 +193,14 @@ void bf_mid_backward(struct bf_model_impl *im, int mlp, int B, float pt)
             const int acc = ws > w0;
             mid_front(kn, im, mlp, &k, &b, ws, we);
             float *gA = b.tok; /* d(tok) */
-            if (pt > 0.0f)
-                kn->dropout_bwd(gA, im->gX + t0 * D, im->tok_mask + t0 * D, nt, scale);
-            else
-                memcpy(gA, im->gX + t0 * D, nt * sizeof(float));
+            bf_dropout_backward_range(gA, im->gX + t0 * D, im->tok_mask + t0 * D, nt, pt);
             for (int r = 0; r < RT; r++) { /* positions: window by window, in order */
                 double *pp = b.pb + bpos + (size_t)(r % T) * D;
                 const float *x = gA + (size_t)r * D;
                 for (int j = 0; j < D; j++)
                     pp[j] += x[j];
             }
-            colsums(kn, b.pb + bp, gA, RT, D);
+            bf_colsum_acc(b.pb + bp, gA, RT, D);
             bf_linear_weight_grad_serial(b.pw + op, gA, b.cols, RT, PH, D, acc);
             bf_linear_input_grad_serial(b.cols, gA, w->patch_w, RT, PH, D, k.patch_d, 0);
             /* patches back onto the rows: d(mo) */
@@ -226,11 +216,11 @@ void bf_mid_backward(struct bf_model_impl *im, int mlp, int B, float pt)
             if (!mlp)
                 continue;
             const float *s = im->s[d->NB] + r0 * H;
-            colsums(kn, b.pb + b2, gmo, R, H);
+            bf_colsum_acc(b.pb + b2, gmo, R, H);
             bf_linear_weight_grad_serial(b.pw + o2, gmo, b.ug, R, H, H, acc);
             bf_linear_input_grad_serial(b.gug, gmo, w->mx_fc2_w, R, H, H, k.fc2_d, 0);
             kn->gelu_bwd(b.ug, b.gug, b.u, w->mx_fc1_b, NULL, R, (size_t)H); /* ug := d(u) */
-            colsums(kn, b.pb + b1, b.ug, R, H);
+            bf_colsum_acc(b.pb + b1, b.ug, R, H);
             bf_linear_weight_grad_serial(b.pw + o1, b.ug, s, R, H, H, acc);
             memcpy(gS, gmo, (size_t)R * H * sizeof(float));
             bf_linear_input_grad_serial(gS, b.ug, w->mx_fc1_w, R, H, H, k.fc1_d, 1);

@@ -41,6 +41,13 @@ void bf_linear_input_grad_cols(float *din, const float *dout, const float *w, in
                                int c0, int nc);
 /* dst (W) += column sums of src (N,W), fixed order, double accumulation. */
 void bf_colsum_add(float *dst, const float *src, int N, int W);
+/* serially: acc (W doubles) += column sums of src (R, W), float over runs of
+ * 32 rows added run by run (the chunked stages' bias-gradient partials) */
+void bf_colsum_acc(double *acc, const float *src, int R, int W);
+/* serially: din = mask ? dout / (1 - p) : 0 over n elements (a copy when
+ * p <= 0) */
+void bf_dropout_backward_range(float *din, const float *dout, const uint8_t *mask, size_t n,
+                               float p);
 
 /* Serial forms (one GEMM, the calling thread only) for callers that split
  * the rows themselves (model_stem.c); same arithmetic as one tile of the

@@ -234,6 +234,17 @@ void bf_dropout_rows_forward(float *out, uint8_t *mask, const float *in, int R, 
     }
 }
 
+void bf_dropout_backward_range(float *din, const float *dout, const uint8_t *mask, size_t n,
+                               float p)
+{
+    if (p <= 0.0f) {
+        if (din != dout)
+            memcpy(din, dout, n * sizeof(float));
+        return;
+    }
+    bf_kern_get()->dropout_bwd(din, dout, mask, n, 1.0f / (1.0f - p));
+}
+
 void bf_dropout_backward(float *din, const float *dout, const uint8_t *mask, size_t n, float p)
 {
     if (p <= 0.0f) {

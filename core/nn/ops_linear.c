@@ -189,6 +189,13 @@ void bf_linear_weight_grad_serial(float *dw, const float *dout, const float *in,
     sgemm(CblasTrans, CblasNoTrans, O, In, N, dout, O, in, In, accum ? 1.0f : 0.0f, dw, In);
 }
 
+void bf_colsum_acc(double *acc, const float *src, int R, int W)
+{
+    const bf_kern *k = bf_kern_get();
+    for (int c0 = 0; c0 < W; c0 += 64)
+        k->colsum(acc + c0, src, R, W, c0, W - c0 < 64 ? W - c0 : 64);
+}
+
 size_t bf_linear_scratch_floats(int N, int In, int O)
 {
     int R = tile_rows(N), tc = (N + R - 1) / R;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "base/test_util.h"
+#include "nn/nn_grads.h"
 #include "core/base/rng.h"
 #include "core/nn/model.h"
 
@@ -143,33 +144,10 @@ static void compare(const bf_model_config *c, const shape *s, int idx)
         T_CHECK(0, "shape %d: %s", idx, bf_last_error());
         return;
     }
-    int bad_tensors = 0;
     double worst = 0;
-    for (int t = 0; t < bf_model_n_tensors(&m); t++) {
-        const bf_tensor_info *ti = bf_model_tensor(&m, t);
-        const float *gf = f.grads + ti->offset, *gu = u.grads + ti->offset;
-        double scale = 0;
-        for (int64_t i = 0; i < ti->numel; i++)
-            scale = fmax(scale, fabs(gu[i]));
-        int64_t nbad = 0, first = -1;
-        for (int64_t i = 0; i < ti->numel; i++) {
-            double d = fabs((double)gf[i] - gu[i]);
-            if (scale > 0)
-                worst = fmax(worst, d / scale);
-            if (d > 1e-4 * scale + 1e-3 * fabs(gu[i])) {
-                nbad++;
-                if (first < 0)
-                    first = i;
-            }
-        }
-        if (nbad) {
-            bad_tensors++;
-            fprintf(stderr,
-                    "shape %d %s: %lld of %lld differ, first #%lld %.9g vs %.9g (max %.3g)\n", idx,
-                    ti->name, (long long)nbad, (long long)ti->numel, (long long)first, gf[first],
-                    gu[first], scale);
-        }
-    }
+    char label[32];
+    snprintf(label, sizeof label, "shape %d", idx);
+    int bad_tensors = bf_test_grad_mismatch(&m, f.grads, u.grads, 1.0, label, &worst);
     bf_model_free(&m);
     T_CHECK(bad_tensors == 0,
             "shape %d: %d gradient tensors differ between the chunked and the "

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "base/test_util.h"
+#include "nn/nn_grads.h"
 #include "core/base/rng.h"
 #include "core/nn/gemm_bf16.h"
 #include "core/nn/model.h"
@@ -159,35 +160,10 @@ static void test_batch_vs_single(bf_arch arch, bf_mixer mix)
     }
     T_CHECK(bad_pred == 0, "%s/%s: %d of %d batch predictions differ from single-window ones",
             bf_arch_name(arch), bf_mixer_name(mix), bad_pred, NB);
-    int bad_tensors = 0;
     double worst = 0.0;
-    for (int t = 0; t < bf_model_n_tensors(&m); t++) {
-        const bf_tensor_info *ti = bf_model_tensor(&m, t);
-        const float *gb = m.grads + ti->offset, *gs = s.grads + ti->offset;
-        double scale = 0.0;
-        for (int64_t i = 0; i < ti->numel; i++)
-            scale = fmax(scale, fabs(gs[i] / NB));
-        int64_t nbad = 0, first = -1;
-        for (int64_t i = 0; i < ti->numel; i++) {
-            double ref = gs[i] / NB, d = fabs(gb[i] - ref);
-            double tol = 1e-4 * scale + 1e-3 * fabs(ref);
-            if (scale > 0)
-                worst = fmax(worst, d / scale);
-            if (d > tol) {
-                nbad++;
-                if (first < 0)
-                    first = i;
-            }
-        }
-        if (nbad) {
-            bad_tensors++;
-            fprintf(stderr,
-                    "  %s: %lld of %lld entries differ, first #%lld batch %.9g vs "
-                    "mean of singles %.9g (max %.3g)\n",
-                    ti->name, (long long)nbad, (long long)ti->numel, (long long)first, gb[first],
-                    gs[first] / NB, scale);
-        }
-    }
+    char label[64];
+    snprintf(label, sizeof label, "%s/%s", bf_arch_name(arch), bf_mixer_name(mix));
+    int bad_tensors = bf_test_grad_mismatch(&m, m.grads, s.grads, NB, label, &worst);
     T_CHECK(bad_tensors == 0,
             "%s/%s: %d gradient tensors of batch %d differ from the mean of "
             "single-window gradients",
