@@ -19,8 +19,9 @@
 #include <stdint.h>
 
 /* 1 if this CPU and kernel can run the AMX GEMM (asks the kernel for the
- * AMX tile state once; later calls return the cached answer). why, if not
- * NULL, receives a static string saying what is missing. */
+ * AMX tile state once, on the first call, which must not race another;
+ * later calls return the cached answer). why, if not NULL, receives a static
+ * string saying what is missing. */
 int bf_gemm_bf16_available(const char **why);
 
 /* Serial row-major C (M,N) = beta C + op(A) op(B), beta 0 or 1, alpha 1:
@@ -28,7 +29,9 @@ int bf_gemm_bf16_available(const char **why);
  * B[k*ldb + n], or B[n*ldb + k] when tb. Same meaning as cblas_sgemm with
  * CblasRowMajor. Must only be called when bf_gemm_bf16_available(). Uses
  * per-thread packing buffers that grow once and are kept (no allocation in a
- * steady-state step); returns 0, or -1 if such a buffer could not be
+ * steady-state step), indexed by omp_get_thread_num(): call it from the main
+ * thread or the threads of one (non-nested) OpenMP team, not from other
+ * threads at the same time. Returns 0, or -1 if such a buffer could not be
  * allocated (C is then unchanged). */
 int bf_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
