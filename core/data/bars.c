@@ -68,6 +68,18 @@ bf_status bf_bars_push(bf_bars *b, int64_t ts, double o, double h, double l, dou
 
 void bf_bars_clear(bf_bars *b) { b->n = 0; }
 
+void bf_bars_move_row(bf_bars *b, int64_t dst, int64_t src)
+{
+    b->ts[dst] = b->ts[src];
+    b->open[dst] = b->open[src];
+    b->high[dst] = b->high[src];
+    b->low[dst] = b->low[src];
+    b->close[dst] = b->close[src];
+    b->volume[dst] = b->volume[src];
+    b->vwap[dst] = b->vwap[src];
+    b->trades[dst] = b->trades[src];
+}
+
 void bf_bars_free(bf_bars *b)
 {
     free(b->ts);

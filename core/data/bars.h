@@ -33,6 +33,8 @@ bf_status bf_bars_reserve(bf_bars *b, int64_t cap);
 bf_status bf_bars_push(bf_bars *b, int64_t ts, double o, double h, double l, double c, double v,
                        double vwap, int64_t trades);
 void bf_bars_clear(bf_bars *b);   /* n = 0, keeps memory */
+/* row src's fields into row dst (compaction loops; dst <= src) */
+void bf_bars_move_row(bf_bars *b, int64_t dst, int64_t src);
 void bf_bars_free(bf_bars *b);
 /* sort by ts and drop duplicate timestamps (the later one wins); returns dropped count */
 int64_t bf_bars_sort_dedup(bf_bars *b);

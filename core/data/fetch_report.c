@@ -40,6 +40,25 @@ static const char *source_of(const bf_fetch_sym *y)
     return y->from_cache ? "cache" : "fetched";
 }
 
+/* the symbols provider p delivered without error, and their bars and gaps */
+typedef struct prov_totals {
+    int symbols, from_cache;
+    int64_t bars, gaps;
+} prov_totals;
+
+static prov_totals totals_of(const bf_fetch_summary *s, int p)
+{
+    prov_totals t = {0, 0, 0, 0};
+    for (int i = 0; i < s->n_symbols; i++)
+        if (s->sym[i].provider == p && s->sym[i].status == BF_OK) {
+            t.symbols++;
+            t.from_cache += s->sym[i].from_cache;
+            t.bars += s->sym[i].bars;
+            t.gaps += s->sym[i].gaps;
+        }
+    return t;
+}
+
 void bf_fetch_print(const bf_fetch_opts *o, const bf_fetch_summary *s, FILE *f, int max_rows)
 {
     char d0[16], d1[16], a[32], b[32], c[32], e[32];
@@ -62,18 +81,10 @@ void bf_fetch_print(const bf_fetch_opts *o, const bf_fetch_summary *s, FILE *f, 
     }
     fprintf(f, "  %-13s %8s %11s %14s %10s\n", "provider", "symbols", "from cache", "bars", "gaps");
     for (int p = 0; p < o->n_providers; p++) {
-        int ns = 0, nc = 0;
-        int64_t nb = 0, ng = 0;
-        for (int i = 0; i < s->n_symbols; i++)
-            if (s->sym[i].provider == p && s->sym[i].status == BF_OK) {
-                ns++;
-                nc += s->sym[i].from_cache;
-                nb += s->sym[i].bars;
-                ng += s->sym[i].gaps;
-            }
-        fmt_int(a, sizeof a, nb);
-        fmt_int(b, sizeof b, ng);
-        fprintf(f, "  %-13s %8d %11d %14s %10s\n", o->providers[p], ns, nc, a, b);
+        prov_totals t = totals_of(s, p);
+        fmt_int(a, sizeof a, t.bars);
+        fmt_int(b, sizeof b, t.gaps);
+        fprintf(f, "  %-13s %8d %11d %14s %10s\n", o->providers[p], t.symbols, t.from_cache, a, b);
     }
     fprintf(f, "  %-13s %8d\n", "failed", s->n_failed);
     fmt_int(a, sizeof a, s->bars);
@@ -132,20 +143,12 @@ bf_status bf_fetch_write_json(const bf_fetch_opts *o, const bf_fetch_summary *s,
     cJSON_AddNumberToObject(root, "cpu_s", s->cpu_s);
     cJSON *bp = cJSON_AddObjectToObject(root, "by_provider");
     for (int p = 0; p < o->n_providers; p++) {
-        int ns = 0, nc = 0;
-        int64_t nb = 0, ng = 0;
-        for (int i = 0; i < s->n_symbols; i++)
-            if (s->sym[i].provider == p && s->sym[i].status == BF_OK) {
-                ns++;
-                nc += s->sym[i].from_cache;
-                nb += s->sym[i].bars;
-                ng += s->sym[i].gaps;
-            }
+        prov_totals t = totals_of(s, p);
         cJSON *x = cJSON_AddObjectToObject(bp, o->providers[p]);
-        cJSON_AddNumberToObject(x, "symbols", ns);
-        cJSON_AddNumberToObject(x, "bars", (double)nb);
-        cJSON_AddNumberToObject(x, "gaps", (double)ng);
-        cJSON_AddNumberToObject(x, "from_cache", nc);
+        cJSON_AddNumberToObject(x, "symbols", t.symbols);
+        cJSON_AddNumberToObject(x, "bars", (double)t.bars);
+        cJSON_AddNumberToObject(x, "gaps", (double)t.gaps);
+        cJSON_AddNumberToObject(x, "from_cache", t.from_cache);
     }
     cJSON *fl = cJSON_AddArrayToObject(root, "failed_symbols");
     cJSON *ps = cJSON_AddArrayToObject(root, "per_symbol");

@@ -139,16 +139,8 @@ static int64_t keep_range(bf_bars *b, int64_t a, int64_t e)
     int64_t k = 0;
     for (int64_t i = 0; i < b->n; i++)
         if (b->ts[i] >= a && b->ts[i] < e) {
-            if (k != i) {
-                b->ts[k] = b->ts[i];
-                b->open[k] = b->open[i];
-                b->high[k] = b->high[i];
-                b->low[k] = b->low[i];
-                b->close[k] = b->close[i];
-                b->volume[k] = b->volume[i];
-                b->vwap[k] = b->vwap[i];
-                b->trades[k] = b->trades[i];
-            }
+            if (k != i)
+                bf_bars_move_row(b, k, i);
             k++;
         }
     int64_t dropped = b->n - k;
@@ -266,18 +258,8 @@ static bf_status drop_range(const run *r, bf_fx_sym *s)
     const bf_fetch_opts *o = r->o;
     int64_t k = 0;
     for (int64_t i = 0; i < s->bars.n; i++)
-        if (s->bars.ts[i] < o->start || s->bars.ts[i] >= o->end) {
-            bf_bars *b = &s->bars;
-            b->ts[k] = b->ts[i];
-            b->open[k] = b->open[i];
-            b->high[k] = b->high[i];
-            b->low[k] = b->low[i];
-            b->close[k] = b->close[i];
-            b->volume[k] = b->volume[i];
-            b->vwap[k] = b->vwap[i];
-            b->trades[k] = b->trades[i];
-            k++;
-        }
+        if (s->bars.ts[i] < o->start || s->bars.ts[i] >= o->end)
+            bf_bars_move_row(&s->bars, k++, i);
     s->bars.n = k;
     /* coverage minus [start, end): the pieces before and after */
     int64_t *nc = NULL;

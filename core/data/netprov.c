@@ -106,14 +106,8 @@ void bf_np_symbol_error(const bf_http_client *c, bf_status *st, char *errmsg, bf
 
 static void move_row(bf_bars *b, int64_t k, int64_t i, int64_t ts)
 {
+    bf_bars_move_row(b, k, i);
     b->ts[k] = ts;
-    b->open[k] = b->open[i];
-    b->high[k] = b->high[i];
-    b->low[k] = b->low[i];
-    b->close[k] = b->close[i];
-    b->volume[k] = b->volume[i];
-    b->vwap[k] = b->vwap[i];
-    b->trades[k] = b->trades[i];
 }
 
 bf_status bf_np_finish(bf_bars *b, int interval_s, int64_t start, int64_t end, int extended, int ny,

@@ -229,39 +229,44 @@ static int crc_range_mmap(int fd, int64_t lo, int64_t hi, uint32_t *crc)
     return 1;
 }
 
-static bf_status crc_range(const char *path, int64_t lo, int64_t hi, uint32_t *crc)
+/* CRC of bytes [lo, hi) of fd by pread (hi < 0: up to the end of the file) */
+static bf_status crc_pread(int fd, const char *path, int64_t lo, int64_t hi, uint32_t *crc)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s'", path);
-    if (crc_range_mmap(fd, lo, hi, crc)) {
-        close(fd);
-        return BF_OK;
-    }
     size_t cap = (size_t)1 << 20;
     unsigned char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
+    if (!buf)
         return BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", path);
-    }
     uint32_t c = 0;
     bf_status st = BF_OK;
-    for (int64_t off = lo; off < hi;) {
-        size_t want = (size_t)(hi - off) < cap ? (size_t)(hi - off) : cap;
+    for (int64_t off = lo; hi < 0 || off < hi;) {
+        size_t want = hi >= 0 && (size_t)(hi - off) < cap ? (size_t)(hi - off) : cap;
         ssize_t r = pread(fd, buf, want, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            st = r < 0 ? bf_fail_errno(__FILE__, __LINE__, "pread", "read error on '%s'", path)
-                       : BF_FAIL(BF_EIO, "'%s' shrank while being checksummed", path);
+        if (r < 0) {
+            st = bf_fail_errno(__FILE__, __LINE__, "pread", "read error on '%s'", path);
+            break;
+        }
+        if (r == 0) {
+            if (hi >= 0)
+                st = BF_FAIL(BF_EIO, "'%s' shrank while being checksummed", path);
             break;
         }
         c = bf_ds_crc32(c, buf, (size_t)r);
         off += r;
     }
     free(buf);
-    close(fd);
     *crc = c;
+    return st;
+}
+
+static bf_status crc_range(const char *path, int64_t lo, int64_t hi, uint32_t *crc)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s'", path);
+    bf_status st = crc_range_mmap(fd, lo, hi, crc) ? BF_OK : crc_pread(fd, path, lo, hi, crc);
+    close(fd);
     return st;
 }
 
@@ -299,28 +304,7 @@ bf_status bf_ds_file_crc32(const char *path, uint32_t *crc)
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s'", path);
-    size_t cap = (size_t)1 << 20;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", path);
-    }
-    uint32_t c = 0;
-    bf_status st = BF_OK;
-    for (;;) {
-        ssize_t r = read(fd, buf, cap);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            st = bf_fail_errno(__FILE__, __LINE__, "read", "read error on '%s'", path);
-            break;
-        }
-        if (r == 0)
-            break;
-        c = bf_ds_crc32(c, buf, (size_t)r);
-    }
-    free(buf);
+    bf_status st = crc_pread(fd, path, 0, -1, crc);
     close(fd);
-    *crc = c;
     return st;
 }

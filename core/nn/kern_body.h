@@ -8,6 +8,7 @@
  */
 #include <math.h>
 
+#include "core/base/rng.h"
 #include "core/nn/kern.h"
 #include "core/nn/vec16.h"
 
@@ -327,27 +328,7 @@ static void dwconv_bwd_win(float *din, float *part, const float *dout, const flo
 
 /* ---- dropout ---------------------------------------------------------------- */
 
-/* Philox4x32-10 exactly as core/base/rng.c, scalar and 16 counters at once */
-static inline void philox1(uint64_t key, uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3,
-                           uint32_t out[4])
-{
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int r = 0; r < 10; r++) {
-        uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
-        uint32_t y0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, y2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        c1 = (uint32_t)p1;
-        c3 = (uint32_t)p0;
-        c0 = y0;
-        c2 = y2;
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
-    }
-    out[0] = c0;
-    out[1] = c1;
-    out[2] = c2;
-    out[3] = c3;
-}
-
+/* Philox4x32-10: one counter is core/base/rng.c's bf_philox4x32; 16 at once below */
 typedef uint64_t bf_vdu __attribute__((vector_size(128)));
 
 BF_VINLINE bf_vu mulhi_v(bf_vu a, uint32_t b)
@@ -418,7 +399,7 @@ static inline void dropout_group(float *out, uint8_t *mask, const float *in, con
 {
     size_t g = e / 8;
     uint32_t r[4];
-    philox1(key, (uint32_t)g, layer, step, salt, r);
+    bf_philox4x32(key, (uint32_t)g, layer, step, salt, r);
     for (; e < g1; e++) {
         size_t j = e - g * 8, i = e - e0;
         uint32_t u = (r[j >> 1] >> ((j & 1) * 16)) & 0xFFFFu;

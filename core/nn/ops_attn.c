@@ -16,6 +16,40 @@
 
 #include "core/nn/kern.h"
 
+/* One query row: row[0..ns) = softmax(scale q.k_s) over keys k_s (at
+ * kstride floats apart), then o (dh) = sum_s row[s] v_s (v_s at k_s + voff);
+ * the scalar arithmetic both fallbacks below share. */
+static void attn_row(float *o, float *row, const float *q, const float *k0, size_t kstride,
+                     size_t voff, int ns, int dh, float scale)
+{
+    float mx = -INFINITY;
+    for (int s = 0; s < ns; s++) {
+        const float *k = k0 + (size_t)s * kstride;
+        float dot = 0.0f;
+        for (int i = 0; i < dh; i++)
+            dot += q[i] * k[i];
+        dot *= scale;
+        row[s] = dot;
+        if (dot > mx)
+            mx = dot;
+    }
+    float sum = 0.0f;
+    for (int s = 0; s < ns; s++) {
+        row[s] = expf(row[s] - mx);
+        sum += row[s];
+    }
+    float inv = 1.0f / sum;
+    for (int s = 0; s < ns; s++)
+        row[s] *= inv;
+    memset(o, 0, (size_t)dh * sizeof(float));
+    for (int s = 0; s < ns; s++) {
+        const float *v = k0 + (size_t)s * kstride + voff;
+        float p = row[s];
+        for (int i = 0; i < dh; i++)
+            o[i] += p * v[i];
+    }
+}
+
 /* Scalar fallbacks for one (window, head) whose T*dh exceeds the vector
  * kernels' stack scratch: the same arithmetic, libm's expf. */
 static void attn_fwd_pair(float *out, float *a, const float *base, int T, int D, int dh, int h,
@@ -23,38 +57,12 @@ static void attn_fwd_pair(float *out, float *a, const float *base, int T, int D,
 {
     const int D3 = 3 * D;
     for (int t = 0; t < T; t++) {
-        const float *q = base + (size_t)t * D3 + h * dh;
         float *row = a + (size_t)t * T;
         int ns = causal ? t + 1 : T;
-        float mx = -INFINITY;
-        for (int s = 0; s < ns; s++) {
-            const float *k = base + (size_t)s * D3 + D + h * dh;
-            float dot = 0.0f;
-            for (int i = 0; i < dh; i++)
-                dot += q[i] * k[i];
-            dot *= scale;
-            row[s] = dot;
-            if (dot > mx)
-                mx = dot;
-        }
-        float sum = 0.0f;
-        for (int s = 0; s < ns; s++) {
-            row[s] = expf(row[s] - mx);
-            sum += row[s];
-        }
-        float inv = 1.0f / sum;
-        for (int s = 0; s < ns; s++)
-            row[s] *= inv;
+        attn_row(out + (size_t)t * D + h * dh, row, base + (size_t)t * D3 + h * dh,
+                 base + D + h * dh, (size_t)D3, (size_t)D, ns, dh, scale);
         for (int s = ns; s < T; s++)
             row[s] = 0.0f;
-        float *o = out + (size_t)t * D + h * dh;
-        memset(o, 0, (size_t)dh * sizeof(float));
-        for (int s = 0; s < ns; s++) {
-            const float *v = base + (size_t)s * D3 + 2 * D + h * dh;
-            float p = row[s];
-            for (int i = 0; i < dh; i++)
-                o[i] += p * v[i];
-        }
     }
 }
 
@@ -168,35 +176,9 @@ void bf_attention_last_forward(float *out, float *att, const float *q, const flo
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const float *base = kv + (size_t)b * T * D2;
-            const float *qh = q + (size_t)b * D + h * dh;
-            float *row = att + ((size_t)b * NH + h) * T;
-            float mx = -INFINITY;
-            for (int s = 0; s < T; s++) {
-                const float *k = base + (size_t)s * D2 + h * dh;
-                float dot = 0.0f;
-                for (int i = 0; i < dh; i++)
-                    dot += qh[i] * k[i];
-                dot *= scale;
-                row[s] = dot;
-                if (dot > mx)
-                    mx = dot;
-            }
-            float sum = 0.0f;
-            for (int s = 0; s < T; s++) {
-                row[s] = expf(row[s] - mx);
-                sum += row[s];
-            }
-            float inv = 1.0f / sum;
-            for (int s = 0; s < T; s++)
-                row[s] *= inv;
-            float *o = out + (size_t)b * D + h * dh;
-            memset(o, 0, (size_t)dh * sizeof(float));
-            for (int s = 0; s < T; s++) {
-                const float *v = base + (size_t)s * D2 + D + h * dh;
-                float p = row[s];
-                for (int i = 0; i < dh; i++)
-                    o[i] += p * v[i];
-            }
+            attn_row(out + (size_t)b * D + h * dh, att + ((size_t)b * NH + h) * T,
+                     q + (size_t)b * D + h * dh, base + h * dh, (size_t)D2, (size_t)D, T, dh,
+                     scale);
         }
     }
 }
