@@ -1,4 +1,5 @@
-/* fastmath.h - expf and erff as pure arithmetic, scalar and 4-wide.
+/* fastmath.h - expf and erff as pure arithmetic (fused multiply-adds where
+ * written: fmaf, one rounding), scalar and 4-wide.
  *
  * libm's expf/erff are calls that keep loops scalar, and GCC will not
  * if-convert the range clamps at the -O2 the build uses, so the 4-wide forms
@@ -19,16 +20,16 @@ static inline float bf_expf(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     /* n = round(x / ln2) by the 1.5 * 2^23 trick, r = x - n ln2 in two parts */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f;
-    r = r - n * 1.42860682030941723212e-6f;
+    float n = fmaf(x, 1.44269504088896341f, 12582912.0f) - 12582912.0f;
+    float r = fmaf(n, -0.693145751953125f, x);
+    r = fmaf(n, -1.42860682030941723212e-6f, r);
     float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    p = fmaf(p, r, 1.0f / 120.0f);
+    p = fmaf(p, r, 1.0f / 24.0f);
+    p = fmaf(p, r, 1.0f / 6.0f);
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -38,13 +39,13 @@ static inline float bf_expf(float x)
 static inline float bf_erff(float x)
 {
     float a = fabsf(x);
-    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float t = 1.0f / fmaf(0.3275911f, a, 1.0f);
     float y = 1.061405429f;
-    y = y * t - 1.453152027f;
-    y = y * t + 1.421413741f;
-    y = y * t - 0.284496736f;
-    y = y * t + 0.254829592f;
-    y = 1.0f - y * t * bf_expf(-a * a);
+    y = fmaf(y, t, -1.453152027f);
+    y = fmaf(y, t, 1.421413741f);
+    y = fmaf(y, t, -0.284496736f);
+    y = fmaf(y, t, 0.254829592f);
+    y = fmaf(-(y * t), bf_expf(-(a * a)), 1.0f);
     return copysignf(y, x);
 }
 
@@ -69,21 +70,32 @@ static inline bf_v4sf bf_v4_sel(bf_v4si m, bf_v4sf a, bf_v4sf b)
     return (bf_v4sf)((m & (bf_v4si)a) | (~m & (bf_v4si)b));
 }
 
+/* a * b + c rounded once, lane by lane */
+static inline bf_v4sf bf_v4_fma(bf_v4sf a, bf_v4sf b, float c)
+{
+    bf_v4sf r;
+    for (int i = 0; i < 4; i++)
+        r[i] = fmaf(a[i], b[i], c);
+    return r;
+}
+
 static inline bf_v4sf bf_expf4(bf_v4sf x)
 {
     const bf_v4sf lo = bf_v4_set(-87.0f), hi = bf_v4_set(88.0f), magic = bf_v4_set(12582912.0f);
     x = bf_v4_sel(x < lo, lo, x);
     x = bf_v4_sel(x > hi, hi, x);
-    bf_v4sf n = (x * 1.44269504088896341f + magic) - magic;
-    bf_v4sf r = x - n * 0.693145751953125f;
-    r = r - n * 1.42860682030941723212e-6f;
-    bf_v4sf p = bf_v4_set(1.0f / 720.0f);
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    bf_v4sf n = bf_v4_fma(x, bf_v4_set(1.44269504088896341f), 12582912.0f) - magic;
+    bf_v4sf r, p = bf_v4_set(1.0f / 720.0f);
+    for (int i = 0; i < 4; i++) {
+        r[i] = fmaf(n[i], -0.693145751953125f, x[i]);
+        r[i] = fmaf(n[i], -1.42860682030941723212e-6f, r[i]);
+    }
+    p = bf_v4_fma(p, r, 1.0f / 120.0f);
+    p = bf_v4_fma(p, r, 1.0f / 24.0f);
+    p = bf_v4_fma(p, r, 1.0f / 6.0f);
+    p = bf_v4_fma(p, r, 0.5f);
+    p = bf_v4_fma(p, r, 1.0f);
+    p = bf_v4_fma(p, r, 1.0f);
     bf_v4si bits = (__builtin_convertvector(n, bf_v4si) + 127) << 23;
     return p * (bf_v4sf)bits;
 }
@@ -92,13 +104,13 @@ static inline bf_v4sf bf_erff4(bf_v4sf x)
 {
     const bf_v4si sign = (bf_v4si)bf_v4_set(-0.0f);
     bf_v4sf a = (bf_v4sf)((bf_v4si)x & ~sign);
-    bf_v4sf t = 1.0f / (1.0f + 0.3275911f * a);
+    bf_v4sf t = 1.0f / bf_v4_fma(bf_v4_set(0.3275911f), a, 1.0f);
     bf_v4sf y = bf_v4_set(1.061405429f);
-    y = y * t - 1.453152027f;
-    y = y * t + 1.421413741f;
-    y = y * t - 0.284496736f;
-    y = y * t + 0.254829592f;
-    y = 1.0f - y * t * bf_expf4(-a * a);
+    y = bf_v4_fma(y, t, -1.453152027f);
+    y = bf_v4_fma(y, t, 1.421413741f);
+    y = bf_v4_fma(y, t, -0.284496736f);
+    y = bf_v4_fma(y, t, 0.254829592f);
+    y = bf_v4_fma(-(y * t), bf_expf4(-(a * a)), 1.0f);
     return (bf_v4sf)((bf_v4si)y | ((bf_v4si)x & sign));
 }
 

@@ -30,7 +30,8 @@ BF_VINLINE void store_n(float *p, bf_vf v, int n)
 
 BF_VINLINE bf_vf gelu_v(bf_vf x)
 {
-    return 0.5f * x * (1.0f + bf_verf(x * BF_INV_SQRT2));
+    bf_vf h = 0.5f * x; /* x/2 (1 + erf) as h erf + h */
+    return bf_vfma(h, bf_verf(x * BF_INV_SQRT2), h);
 }
 
 /* R rows of W: out = gelu(in + bias) (bias (W) or NULL) */
@@ -56,18 +57,12 @@ BF_VINLINE bf_vf gelu_grad_v(bf_vf x, bf_vf g)
     const bf_vi sign = (bf_vi)bf_vset(-0.0f);
     bf_vf xs = x * BF_INV_SQRT2;
     bf_vf a = (bf_vf)((bf_vi)xs & ~sign);
-    bf_vf t = 1.0f / (1.0f + 0.3275911f * a);
-    bf_vf y = bf_vset(1.061405429f);
-    y = y * t - 1.453152027f;
-    y = y * t + 1.421413741f;
-    y = y * t - 0.284496736f;
-    y = y * t + 0.254829592f;
-    bf_vf e = bf_vexp(-a * a);
-    y = 1.0f - y * t * e;
+    bf_vf e = bf_vexp(-(a * a));
+    bf_vf y = bf_verf_abs(a, e);
     bf_vf erf = (bf_vf)((bf_vi)y | ((bf_vi)xs & sign));
-    bf_vf cdf = 0.5f * (1.0f + erf);
+    bf_vf cdf = bf_vfmas(bf_vset(0.5f), erf, 0.5f);
     bf_vf pdf = BF_INV_SQRT2PI * e;
-    return g * (cdf + x * pdf);
+    return g * bf_vfma(x, pdf, cdf);
 }
 
 /* lanes j < n of v added to acc[j] */
@@ -193,7 +188,7 @@ static void dwconv_fwd(float *out, const float *in, const float *w, const float 
                     continue;
                 const float *x = in + (size_t)s * H + c0;
                 for (int v = 0; v < nv; v++)
-                    o[v] += wk[k][v] * load_n(x + v * BF_VW, nc - v * BF_VW);
+                    o[v] = bf_vfma(wk[k][v], load_n(x + v * BF_VW, nc - v * BF_VW), o[v]);
             }
             for (int v = 0; v < nv; v++)
                 store_n(out + (size_t)t * H + c0 + v * BF_VW, o[v], nc - v * BF_VW);
@@ -223,7 +218,7 @@ static void dwconv_bwd_in(float *din, const float *dout, const float *w, int L, 
                 if (t >= L)
                     continue;
                 const float *g = dout + (size_t)t * H + c0;
-                acc += wk[k] * (nc == BF_VW ? bf_vload(g) : bf_vload_part(g, nc));
+                acc = bf_vfma(wk[k], nc == BF_VW ? bf_vload(g) : bf_vload_part(g, nc), acc);
             }
             if (nc == BF_VW)
                 bf_vstore(o, acc);
@@ -250,7 +245,7 @@ static void dwconv_bwd_w(double *aw, double *ab, const float *dout, const float 
                 if (s < 0)
                     continue;
                 const float *x = xw + (size_t)s * H;
-                pw[k] += g * (nc == BF_VW ? bf_vload(x) : bf_vload_part(x, nc));
+                pw[k] = bf_vfma(g, nc == BF_VW ? bf_vload(x) : bf_vload_part(x, nc), pw[k]);
             }
         }
         float t[BF_VW];
@@ -298,7 +293,7 @@ static void dwconv_bwd_win(float *din, float *part, const float *dout, const flo
                     continue;
                 const float *x = in + (size_t)s * H + c0;
                 for (int v = 0; v < nv; v++)
-                    pw[k][v] += gv[v] * load_n(x + v * BF_VW, nc - v * BF_VW);
+                    pw[k][v] = bf_vfma(gv[v], load_n(x + v * BF_VW, nc - v * BF_VW), pw[k][v]);
             }
         }
         for (int v = 0; v < nv; v++) {
@@ -318,7 +313,7 @@ static void dwconv_bwd_win(float *din, float *part, const float *dout, const flo
                     continue;
                 const float *g = dout + (size_t)t * H + c0;
                 for (int v = 0; v < nv; v++)
-                    acc[v] += wk[k][v] * load_n(g + v * BF_VW, nc - v * BF_VW);
+                    acc[v] = bf_vfma(wk[k][v], load_n(g + v * BF_VW, nc - v * BF_VW), acc[v]);
             }
             for (int v = 0; v < nv; v++)
                 store_n(o + v * BF_VW, acc[v], nc - v * BF_VW);
@@ -550,7 +545,7 @@ static void gn_fwd(float *out, float *mean, float *rstd, const float *in, const 
             const float *x = in + (size_t)t * H + c0;
             for (int v = 0; v < nv; v++) {
                 bf_vf dx = load_n(x + v * BF_VW, nc - v * BF_VW) - m[v];
-                acc[v] += dx * dx;
+                acc[v] = bf_vfma(dx, dx, acc[v]);
             }
         }
         for (int v = 0; v < nv; v++)
@@ -575,7 +570,8 @@ static void gn_fwd(float *out, float *mean, float *rstd, const float *in, const 
             float *o = out + (size_t)t * H + c0;
             for (int v = 0; v < nv; v++)
                 store_n(o + v * BF_VW,
-                        (load_n(x + v * BF_VW, nc - v * BF_VW) - m[v]) * r[v] * wv[v] + bv[v],
+                        bf_vfma((load_n(x + v * BF_VW, nc - v * BF_VW) - m[v]) * r[v], wv[v],
+                                bv[v]),
                         nc - v * BF_VW);
         }
     }
@@ -633,8 +629,8 @@ static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const ui
                       g = masked_load(dout + ov, mask ? mask + ov : NULL, scale, n);
                 bf_vf xh = (x - m[v]) * r[v], dn = g * wv[v];
                 p1[v] += dn;
-                p2[v] += dn * xh;
-                aw[v] += g * xh;
+                p2[v] = bf_vfma(dn, xh, p2[v]);
+                aw[v] = bf_vfma(g, xh, aw[v]);
                 ab[v] += g;
             }
         }
@@ -670,7 +666,7 @@ static void gn_bwd(float *din, float *sw, float *sb, const float *dout, const ui
                 bf_vf x = load_n(in + ov, n),
                       g = masked_load(dout + ov, mask ? mask + ov : NULL, scale, n);
                 bf_vf xh = (x - m[v]) * r[v];
-                store_n(din + ov, (g * wv[v] - a1[v] - xh * a2[v]) * r[v], n);
+                store_n(din + ov, bf_vfma(-xh, a2[v], bf_vfma(g, wv[v], -a1[v])) * r[v], n);
             }
         }
     }
@@ -702,7 +698,7 @@ BF_VINLINE double row_sumsq(const float *x, int D, float m)
             memset(t + (D - i), 0, (size_t)(BF_VW - (D - i)) * sizeof(float));
             v = bf_vload(t);
         }
-        acc += v * v;
+        acc = bf_vfma(v, v, acc);
     }
     float t[BF_VW];
     bf_vstore(t, acc);
@@ -723,7 +719,8 @@ static void ln_fwd(float *out, float *mean, float *rstd, const float *in, const 
         float *o = out + (size_t)n * D;
         for (int i = 0; i < D; i += BF_VW)
             store_n(o + i,
-                    (load_n(x + i, D - i) - mv) * rv * load_n(w + i, D - i) + load_n(b + i, D - i),
+                    bf_vfma((load_n(x + i, D - i) - mv) * rv, load_n(w + i, D - i),
+                            load_n(b + i, D - i)),
                     D - i);
         mean[n] = m;
         rstd[n] = r;
@@ -742,7 +739,7 @@ static void ln_bwd_in(float *din, const float *dout, const float *in, const floa
             /* zero-padded lanes contribute g = 0 */
             bf_vf dn = load_n(g + i, k) * load_n(w + i, k);
             a1 += dn;
-            a2 += dn * ((load_n(x + i, k) - mv) * rv);
+            a2 = bf_vfma(dn, (load_n(x + i, k) - mv) * rv, a2);
         }
         float t1[BF_VW], t2[BF_VW];
         bf_vstore(t1, a1);
@@ -757,7 +754,8 @@ static void ln_bwd_in(float *din, const float *dout, const float *in, const floa
         for (int i = 0; i < D; i += BF_VW) {
             int k = D - i;
             bf_vf xh = (load_n(x + i, k) - mv) * rv;
-            store_n(o + i, (load_n(g + i, k) * load_n(w + i, k) - m1 - xh * m2) * rv, k);
+            store_n(o + i, bf_vfma(-xh, m2, bf_vfma(load_n(g + i, k), load_n(w + i, k), -m1)) * rv,
+                    k);
         }
     }
 }
@@ -776,7 +774,7 @@ static void ln_bwd_w(double *aw, double *ab, const float *dout, const float *in,
             for (int v = 0; v * BF_VW < nc; v++) {
                 int k = nc - v * BF_VW;
                 bf_vf gv = load_n(g + v * BF_VW, k);
-                pw[v] += gv * ((load_n(x + v * BF_VW, k) - mv) * rv);
+                pw[v] = bf_vfma(gv, (load_n(x + v * BF_VW, k) - mv) * rv, pw[v]);
                 pb[v] += gv;
             }
         }
@@ -813,7 +811,7 @@ BF_VINLINE void dots(float *row, const float *a, const float *xt, int dh, int Tp
     for (int s0 = 0; s0 < ns; s0 += BF_VW) {
         bf_vf acc = bf_vset(0.0f);
         for (int i = 0; i < dh; i++)
-            acc += a[i] * bf_vload(xt + (size_t)i * Tp + s0);
+            acc = bf_vfma(bf_vset(a[i]), bf_vload(xt + (size_t)i * Tp + s0), acc);
         store_n(row + s0, acc, ns - s0);
     }
 }
@@ -853,7 +851,7 @@ static int attn_fwd(float *out, int ldo, float *att, const float *q, const float
             int n = dh - i0;
             bf_vf acc = bf_vset(0.0f);
             for (int s = 0; s < ns; s++)
-                acc += row[s] * load_n(v + (size_t)s * ld + i0, n);
+                acc = bf_vfma(bf_vset(row[s]), load_n(v + (size_t)s * ld + i0, n), acc);
             store_n(o + i0, acc, n);
         }
     }
@@ -865,7 +863,7 @@ BF_VINLINE void axpy(float *y, float a, const float *x, int dh)
 {
     for (int i0 = 0; i0 < dh; i0 += BF_VW) {
         int n = dh - i0;
-        store_n(y + i0, load_n(y + i0, n) + a * load_n(x + i0, n), n);
+        store_n(y + i0, bf_vfma(bf_vset(a), load_n(x + i0, n), load_n(y + i0, n)), n);
     }
 }
 

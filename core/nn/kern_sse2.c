@@ -1,6 +1,8 @@
 /* kern_sse2.c - the kernels of kern_body.h for SSE2: every x86-64 (the baseline the build targets).
- * No a*b+c is fused into an FMA (the build is ISO C: -ffp-contract=off), so
- * this variant computes the same bits as the others. */
+ * SSE2 has no FMA instruction: the kernels' fused multiply-adds (bf_vfma) call fmaf lane by lane
+ * (the C library's FMA path where the CPU has one, correctly rounded software where not). They
+ * round once, as on every other variant, so this variant computes the same bits as the others,
+ * slower. */
 #if defined(__x86_64__)
 #define BF_KERN_TABLE bf_kern_sse2
 #define BF_KERN_NAME  "sse2"

@@ -3,16 +3,21 @@
  *
  * The width is fixed at 16 whatever the target: AVX-512 runs a vector as one
  * register, AVX2 as two, SSE2 as four. Every operation is lane-wise or a
- * reduction in a fixed tree order, and the build contracts no a*b+c into an
- * FMA (ISO C mode: -ffp-contract=off), so all instruction sets compute the
- * same bits. bf_vexp/bf_verf are fastmath.h's formulas lane by lane: they
- * return exactly bf_expf/bf_erff of each lane.
+ * reduction in a fixed tree order. The compiler contracts no a*b+c into an
+ * FMA by itself (ISO C mode: -ffp-contract=off); the kernels fuse where they
+ * say so, with bf_vfma, which rounds once on every instruction set. So all
+ * instruction sets compute the same bits. bf_vexp/bf_verf are fastmath.h's
+ * formulas lane by lane: they return exactly bf_expf/bf_erff of each lane.
  */
 #ifndef BF_NN_VEC16_H
 #define BF_NN_VEC16_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(BF_VFMA_AVX512) || defined(BF_VFMA_AVX2)
+#include <immintrin.h>
+#endif
 
 #define BF_VW 16
 
@@ -76,36 +81,82 @@ BF_VINLINE float bf_vsum(bf_vf v)
     return t[0];
 }
 
+/* a * b + c with one rounding, lane by lane (IEEE fusedMultiplyAdd): the
+ * same bits on every instruction set. kern_avx512.c and kern_avx2.c define
+ * BF_VFMA_AVX512 / BF_VFMA_AVX2 under their target pragmas and get the FMA
+ * instructions; elsewhere each lane calls fmaf, which the C library runs on
+ * the FMA unit where the CPU has one and in correctly rounded software where
+ * not (slow, but only CPUs without AVX2 take that path on x86-64). */
+#if defined(BF_VFMA_AVX512)
+BF_VINLINE bf_vf bf_vfma(bf_vf a, bf_vf b, bf_vf c)
+{
+    return (bf_vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+}
+#elif defined(BF_VFMA_AVX2)
+BF_VINLINE bf_vf bf_vfma(bf_vf a, bf_vf b, bf_vf c)
+{
+    __m256 x[2], y[2], z[2];
+    memcpy(x, &a, sizeof x);
+    memcpy(y, &b, sizeof y);
+    memcpy(z, &c, sizeof z);
+    x[0] = _mm256_fmadd_ps(x[0], y[0], z[0]);
+    x[1] = _mm256_fmadd_ps(x[1], y[1], z[1]);
+    memcpy(&a, x, sizeof a);
+    return a;
+}
+#else
+BF_VINLINE bf_vf bf_vfma(bf_vf a, bf_vf b, bf_vf c)
+{
+    bf_vf r;
+    for (int i = 0; i < BF_VW; i++)
+        r[i] = fmaf(a[i], b[i], c[i]);
+    return r;
+}
+#endif
+
+/* a * b + c for a scalar c (broadcast) */
+BF_VINLINE bf_vf bf_vfmas(bf_vf a, bf_vf b, float c)
+{
+    return bf_vfma(a, b, bf_vset(c));
+}
+
 BF_VINLINE bf_vf bf_vexp(bf_vf x)
 {
     const bf_vf lo = bf_vset(-87.0f), hi = bf_vset(88.0f), magic = bf_vset(12582912.0f);
     x = bf_vsel(x < lo, lo, x);
     x = bf_vsel(x > hi, hi, x);
-    bf_vf n = (x * 1.44269504088896341f + magic) - magic;
-    bf_vf r = x - n * 0.693145751953125f;
-    r = r - n * 1.42860682030941723212e-6f;
+    bf_vf n = bf_vfma(x, bf_vset(1.44269504088896341f), magic) - magic;
+    bf_vf r = bf_vfma(n, bf_vset(-0.693145751953125f), x);
+    r = bf_vfma(n, bf_vset(-1.42860682030941723212e-6f), r);
     bf_vf p = bf_vset(1.0f / 720.0f);
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    p = bf_vfmas(p, r, 1.0f / 120.0f);
+    p = bf_vfmas(p, r, 1.0f / 24.0f);
+    p = bf_vfmas(p, r, 1.0f / 6.0f);
+    p = bf_vfmas(p, r, 0.5f);
+    p = bf_vfmas(p, r, 1.0f);
+    p = bf_vfmas(p, r, 1.0f);
     bf_vi bits = (__builtin_convertvector(n, bf_vi) + 127) << 23;
     return p * (bf_vf)bits;
+}
+
+/* erf(x) for a = |x| and e = exp(-a * a) (GELU's backward reuses e), the
+ * sign of x not yet applied: 1 - t P(t) e, t = 1 / (1 + p a) */
+BF_VINLINE bf_vf bf_verf_abs(bf_vf a, bf_vf e)
+{
+    bf_vf t = 1.0f / bf_vfmas(bf_vset(0.3275911f), a, 1.0f);
+    bf_vf y = bf_vset(1.061405429f);
+    y = bf_vfmas(y, t, -1.453152027f);
+    y = bf_vfmas(y, t, 1.421413741f);
+    y = bf_vfmas(y, t, -0.284496736f);
+    y = bf_vfmas(y, t, 0.254829592f);
+    return bf_vfmas(-(y * t), e, 1.0f);
 }
 
 BF_VINLINE bf_vf bf_verf(bf_vf x)
 {
     const bf_vi sign = (bf_vi)bf_vset(-0.0f);
     bf_vf a = (bf_vf)((bf_vi)x & ~sign);
-    bf_vf t = 1.0f / (1.0f + 0.3275911f * a);
-    bf_vf y = bf_vset(1.061405429f);
-    y = y * t - 1.453152027f;
-    y = y * t + 1.421413741f;
-    y = y * t - 0.284496736f;
-    y = y * t + 0.254829592f;
-    y = 1.0f - y * t * bf_vexp(-a * a);
+    bf_vf y = bf_verf_abs(a, bf_vexp(-(a * a)));
     return (bf_vf)((bf_vi)y | ((bf_vi)x & sign));
 }
 
