@@ -158,41 +158,65 @@ static void glu_bwd(float *din, const float *dout, const float *in, const float 
 /* ---- depthwise causal dilated conv ---------------------------------------- */
 
 /* The sums run in the order of the scalar definition (bias, then taps k =
- * 0 .. K-1 that fall inside the window), lane by lane over channels. */
+ * 0 .. K-1 that fall inside the window), lane by lane over channels.
+ *
+ * The column-block bodies below are always inlined twice: once with the
+ * block width a constant (full blocks of DW_NV vectors: the loops over
+ * vectors unroll and the running sums stay in registers) and once with it
+ * variable (a ragged last block). Both compute the same lane arithmetic. */
+enum { DW_NV = 8 };
+
+/* wk[k][v]: tap k's weights for vector v of the channel block at c0 */
+BF_VINLINE void dw_taps(bf_vf wk[][DW_NV], const float *w, int c0, int nc, int nv, int K)
+{
+    for (int v = 0; v < nv; v++)
+        for (int k = 0; k < K; k++) {
+            float t[BF_VW] = {0};
+            for (int j = 0; j < BF_VW && v * BF_VW + j < nc; j++)
+                t[j] = w[(size_t)(c0 + v * BF_VW + j) * K + k];
+            wk[k][v] = bf_vload(t);
+        }
+}
+
+BF_VINLINE void dwconv_fwd_block(float *out, const float *in, const float *w, const float *b,
+                                 int L, int H, int K, int d, int c0, int nc, int nv)
+{
+    bf_vf wk[32][DW_NV], bias[DW_NV];
+    dw_taps(wk, w, c0, nc, nv, K);
+    for (int v = 0; v < DW_NV; v++)
+        bias[v] = b && v < nv ? load_n(b + c0 + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
+    for (int t = 0; t < L; t++) {
+        bf_vf o[DW_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < DW_NV; v++)
+            o[v] = bias[v];
+        for (int k = 0; k < K; k++) {
+            int s = t - (K - 1 - k) * d;
+            if (s < 0)
+                continue;
+            const float *x = in + (size_t)s * H + c0;
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                o[v] = bf_vfma(wk[k][v], load_n(x + v * BF_VW, nc - v * BF_VW), o[v]);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            store_n(out + (size_t)t * H + c0 + v * BF_VW, o[v], nc - v * BF_VW);
+    }
+}
+
 static void dwconv_fwd(float *out, const float *in, const float *w, const float *b, int L, int H,
                        int K, int d)
 {
     /* 8 vectors of channels at a time: eight independent sums per row (one
      * vector's chain of K dependent adds left the core idle); each output
      * is still bias + w_0 x_0 + ... in tap order */
-    enum { NV = 8 };
-    for (int c0 = 0; c0 < H; c0 += NV * BF_VW) {
-        const int nc = H - c0 < NV * BF_VW ? H - c0 : NV * BF_VW, nv = (nc + BF_VW - 1) / BF_VW;
-        bf_vf wk[32][NV], bias[NV];
-        for (int v = 0; v < nv; v++) {
-            bias[v] = b ? load_n(b + c0 + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
-            for (int k = 0; k < K; k++) {
-                float t[BF_VW] = {0};
-                for (int j = 0; j < BF_VW && v * BF_VW + j < nc; j++)
-                    t[j] = w[(size_t)(c0 + v * BF_VW + j) * K + k];
-                wk[k][v] = bf_vload(t);
-            }
-        }
-        for (int t = 0; t < L; t++) {
-            bf_vf o[NV];
-            for (int v = 0; v < nv; v++)
-                o[v] = bias[v];
-            for (int k = 0; k < K; k++) {
-                int s = t - (K - 1 - k) * d;
-                if (s < 0)
-                    continue;
-                const float *x = in + (size_t)s * H + c0;
-                for (int v = 0; v < nv; v++)
-                    o[v] = bf_vfma(wk[k][v], load_n(x + v * BF_VW, nc - v * BF_VW), o[v]);
-            }
-            for (int v = 0; v < nv; v++)
-                store_n(out + (size_t)t * H + c0 + v * BF_VW, o[v], nc - v * BF_VW);
-        }
+    for (int c0 = 0; c0 < H; c0 += DW_NV * BF_VW) {
+        const int nc = H - c0;
+        if (nc >= DW_NV * BF_VW)
+            dwconv_fwd_block(out, in, w, b, L, H, K, d, c0, DW_NV * BF_VW, DW_NV);
+        else
+            dwconv_fwd_block(out, in, w, b, L, H, K, d, c0, nc, (nc + BF_VW - 1) / BF_VW);
     }
 }
 
@@ -260,64 +284,80 @@ static void dwconv_bwd_w(double *aw, double *ab, const float *dout, const float 
     }
 }
 
-/* Row by row over the window (contiguous rows), channels in chunks of up to
- * 8 vectors; the partial sums run over t in the same order as
- * dwconv_bwd_w's, so the weight gradients come out the same. */
+/* Per channel block of up to DW_NV vectors: the weight and bias partials
+ * tap by tap, each a sum over t in increasing order (as dwconv_bwd_w's, so
+ * the weight gradients come out the same), then din row by row over the
+ * window's contiguous rows. Inlined twice, as dwconv_fwd_block. */
+BF_VINLINE void dwconv_bwd_win_block(float *din, float *part, const float *dout, const float *in,
+                                     const float *w, int L, int H, int K, int d, int accum, int c0,
+                                     int nc, int nv)
+{
+    bf_vf wk[32][DW_NV];
+    dw_taps(wk, w, c0, nc, nv, K);
+    {
+        bf_vf pb[DW_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < DW_NV; v++)
+            pb[v] = bf_vset(0.0f);
+        for (int t = 0; t < L; t++) {
+            const float *g = dout + (size_t)t * H + c0;
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                pb[v] += load_n(g + v * BF_VW, nc - v * BF_VW);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            store_n(part + (size_t)K * H + c0 + v * BF_VW, pb[v], nc - v * BF_VW);
+    }
+    for (int k = 0; k < K; k++) {
+        const int lag = (K - 1 - k) * d;
+        bf_vf pw[DW_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < DW_NV; v++)
+            pw[v] = bf_vset(0.0f);
+        for (int t = lag; t < L; t++) {
+            const float *g = dout + (size_t)t * H + c0, *x = in + (size_t)(t - lag) * H + c0;
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                pw[v] = bf_vfma(load_n(g + v * BF_VW, nc - v * BF_VW),
+                                load_n(x + v * BF_VW, nc - v * BF_VW), pw[v]);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            store_n(part + (size_t)k * H + c0 + v * BF_VW, pw[v], nc - v * BF_VW);
+    }
+    for (int s = 0; s < L; s++) {
+        float *o = din + (size_t)s * H + c0;
+        bf_vf acc[DW_NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < DW_NV; v++)
+            acc[v] = accum && v < nv ? load_n(o + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
+        for (int k = 0; k < K; k++) {
+            int t = s + (K - 1 - k) * d;
+            if (t >= L)
+                continue;
+            const float *g = dout + (size_t)t * H + c0;
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[v] = bf_vfma(wk[k][v], load_n(g + v * BF_VW, nc - v * BF_VW), acc[v]);
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            store_n(o + v * BF_VW, acc[v], nc - v * BF_VW);
+    }
+}
+
 static void dwconv_bwd_win(float *din, float *part, const float *dout, const float *in,
                            const float *w, int L, int H, int K, int d, int accum)
 {
-    enum { NV = 8 };
-    for (int c0 = 0; c0 < H; c0 += NV * BF_VW) {
-        const int nc = H - c0 < NV * BF_VW ? H - c0 : NV * BF_VW, nv = (nc + BF_VW - 1) / BF_VW;
-        bf_vf pw[32][NV], pb[NV], wk[32][NV];
-        for (int v = 0; v < nv; v++) {
-            pb[v] = bf_vset(0.0f);
-            for (int k = 0; k < K; k++) {
-                pw[k][v] = bf_vset(0.0f);
-                float t[BF_VW] = {0};
-                for (int j = 0; j < BF_VW && v * BF_VW + j < nc; j++)
-                    t[j] = w[(size_t)(c0 + v * BF_VW + j) * K + k];
-                wk[k][v] = bf_vload(t);
-            }
-        }
-        for (int t = 0; t < L; t++) {
-            const float *g = dout + (size_t)t * H + c0;
-            bf_vf gv[NV];
-            for (int v = 0; v < nv; v++) {
-                gv[v] = load_n(g + v * BF_VW, nc - v * BF_VW);
-                pb[v] += gv[v];
-            }
-            for (int k = 0; k < K; k++) {
-                int s = t - (K - 1 - k) * d;
-                if (s < 0)
-                    continue;
-                const float *x = in + (size_t)s * H + c0;
-                for (int v = 0; v < nv; v++)
-                    pw[k][v] = bf_vfma(gv[v], load_n(x + v * BF_VW, nc - v * BF_VW), pw[k][v]);
-            }
-        }
-        for (int v = 0; v < nv; v++) {
-            int n = nc - v * BF_VW;
-            store_n(part + (size_t)K * H + c0 + v * BF_VW, pb[v], n);
-            for (int k = 0; k < K; k++)
-                store_n(part + (size_t)k * H + c0 + v * BF_VW, pw[k][v], n);
-        }
-        for (int s = 0; s < L; s++) {
-            float *o = din + (size_t)s * H + c0;
-            bf_vf acc[NV];
-            for (int v = 0; v < nv; v++)
-                acc[v] = accum ? load_n(o + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
-            for (int k = 0; k < K; k++) {
-                int t = s + (K - 1 - k) * d;
-                if (t >= L)
-                    continue;
-                const float *g = dout + (size_t)t * H + c0;
-                for (int v = 0; v < nv; v++)
-                    acc[v] = bf_vfma(wk[k][v], load_n(g + v * BF_VW, nc - v * BF_VW), acc[v]);
-            }
-            for (int v = 0; v < nv; v++)
-                store_n(o + v * BF_VW, acc[v], nc - v * BF_VW);
-        }
+    for (int c0 = 0; c0 < H; c0 += DW_NV * BF_VW) {
+        const int nc = H - c0;
+        if (nc >= DW_NV * BF_VW)
+            dwconv_bwd_win_block(din, part, dout, in, w, L, H, K, d, accum, c0, DW_NV * BF_VW,
+                                 DW_NV);
+        else
+            dwconv_bwd_win_block(din, part, dout, in, w, L, H, K, d, accum, c0, nc,
+                                 (nc + BF_VW - 1) / BF_VW);
     }
 }
 

@@ -118,6 +118,9 @@ void bf_stem_block_forward(struct bf_model_impl *im, int i, int B, float pc, uin
         for (int ws = sc * scw; ws < w1; ws += sw) {
             const int we = ws + sw < w1 ? ws + sw : w1, nr = (we - ws) * L;
             const size_t r0 = (size_t)ws * L;
+            if (we < B) /* the next sub-chunk's input, while this one computes */
+                bf_prefetch_l2(s + (size_t)we * L * H,
+                               (size_t)((we + sw < B ? we + sw : B) - we) * L * H * sizeof(float));
             block_front(kn, w, wf, s, &b, ws, we, L, H, K, dil);
             for (int x = ws; x < we; x++)
                 kn->gn_fwd(b.n + (size_t)(x - ws) * L * H, a->gn_mean + (size_t)x * G,
@@ -154,6 +157,13 @@ void bf_stem_block_backward(struct bf_model_impl *im, int i, int B, float pc, in
         for (int ws = w0; ws < w1; ws += sw) {
             const int we = ws + sw < w1 ? ws + sw : w1, nr = (we - ws) * L;
             const size_t r0 = (size_t)ws * L;
+            if (we < B) { /* the next sub-chunk's inputs, while this one computes */
+                const size_t n1 = (size_t)((we + sw < B ? we + sw : B) - we) * L * H;
+                bf_prefetch_l2(s + (size_t)we * L * H, n1 * sizeof(float));
+                bf_prefetch_l2(gS + (size_t)we * L * H, n1 * sizeof(float));
+                if (mask)
+                    bf_prefetch_l2(mask + (size_t)we * L * H, n1);
+            }
             /* the forward's a, p and g again (same bits), instead of
              * reading them back from memory */
             block_front(kn, w, wf, s, &b, ws, we, L, H, K, dil);

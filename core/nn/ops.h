@@ -88,6 +88,16 @@ void bf_dropout_add_replay(float *out, const uint8_t *mask, const float *in, con
 /* the second half of bf_dwconv_backward_ws: the B windows' partials
  * (scratch, (K+1)*H floats each) added in window order in double into
  * dw (H,K) and db (H) */
+/* Software prefetch of bytes at p into L2 (a hint: no effect on results).
+ * The chunked stages call it on the next sub-chunk's input streams so the
+ * memory reads overlap the current sub-chunk's arithmetic. */
+static inline void bf_prefetch_l2(const void *p, size_t bytes)
+{
+    const char *c = (const char *)p;
+    for (size_t i = 0; i < bytes; i += 64)
+        __builtin_prefetch(c + i, 0, 2);
+}
+
 void bf_dwconv_reduce(float *dw, float *db, const float *scratch, int B, int H, int K);
 
 /* ---- elementwise (ops_elem.c) ------------------------------------------------ */
