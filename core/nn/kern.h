@@ -89,6 +89,12 @@ typedef struct bf_kern {
     int (*attn_bwd)(float *dq, float *dk, float *dv, const float *dout, int ldo, const float *q,
                     const float *k, const float *v, int ld, const float *att, int T, int dh,
                     float scale, int causal);
+    /* AdamW over n parameters (the update of adamw.c's bf_adamw_step, the
+     * same operations in the same order: IEEE division and square root, no
+     * fused multiply-add, so the same bits as a scalar loop) */
+    void (*adamw)(float *p, const float *g, float *m, float *v, const uint8_t *decay_mask,
+                  size_t n, float beta1, float beta2, float bc2_sqrt, float step_size,
+                  float decay, float eps);
 } bf_kern;
 
 /* the most T*dh floats the attention kernels transpose on the stack */

@@ -942,6 +942,26 @@ static int attn_bwd(float *dq, float *dk, float *dv, const float *dout, int ldo,
     return 0;
 }
 
+/* ---- optimizer --------------------------------------------------------------- */
+
+static void adamw(float *p, const float *g, float *m, float *v, const uint8_t *decay_mask,
+                  size_t n, float beta1, float beta2, float bc2_sqrt, float step_size, float decay,
+                  float eps)
+{
+    for (size_t i = 0; i < n; i += BF_VW) {
+        const int k = n - i < BF_VW ? (int)(n - i) : BF_VW;
+        bf_vf gv = load_n(g + i, k), pv = load_n(p + i, k);
+        bf_vf pd = pv * decay;
+        pv = decay_mask ? bf_vsel(mask_lanes(decay_mask + i, k), pd, pv) : pd;
+        bf_vf mi = beta1 * load_n(m + i, k) + (1.0f - beta1) * gv;
+        bf_vf vi = beta2 * load_n(v + i, k) + (1.0f - beta2) * gv * gv;
+        store_n(m + i, mi, k);
+        store_n(v + i, vi, k);
+        bf_vf denom = bf_vsqrt(vi) / bc2_sqrt + eps;
+        store_n(p + i, pv - step_size * (mi / denom), k);
+    }
+}
+
 const bf_kern BF_KERN_TABLE = {
     .name = BF_KERN_NAME,
     .gelu_fwd = gelu_fwd,
@@ -962,4 +982,5 @@ const bf_kern BF_KERN_TABLE = {
     .ln_bwd_w = ln_bwd_w,
     .attn_fwd = attn_fwd,
     .attn_bwd = attn_bwd,
+    .adamw = adamw,
 };

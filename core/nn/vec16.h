@@ -114,6 +114,32 @@ BF_VINLINE bf_vf bf_vfma(bf_vf a, bf_vf b, bf_vf c)
 }
 #endif
 
+/* IEEE square root lane by lane (correctly rounded, as sqrtf) */
+#if defined(BF_VFMA_AVX512)
+BF_VINLINE bf_vf bf_vsqrt(bf_vf a)
+{
+    return (bf_vf)_mm512_sqrt_ps((__m512)a);
+}
+#elif defined(BF_VFMA_AVX2)
+BF_VINLINE bf_vf bf_vsqrt(bf_vf a)
+{
+    __m256 x[2];
+    memcpy(x, &a, sizeof x);
+    x[0] = _mm256_sqrt_ps(x[0]);
+    x[1] = _mm256_sqrt_ps(x[1]);
+    memcpy(&a, x, sizeof a);
+    return a;
+}
+#else
+BF_VINLINE bf_vf bf_vsqrt(bf_vf a)
+{
+    bf_vf r;
+    for (int i = 0; i < BF_VW; i++)
+        r[i] = sqrtf(a[i]);
+    return r;
+}
+#endif
+
 /* a * b + c for a scalar c (broadcast) */
 BF_VINLINE bf_vf bf_vfmas(bf_vf a, bf_vf b, float c)
 {
