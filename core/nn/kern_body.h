@@ -373,14 +373,33 @@ BF_VINLINE bf_vu mulhi_v(bf_vu a, uint32_t b)
 }
 
 /* r[w][i] = word w of Philox at counter (c0[i], c1, c2, c3) */
+/* the high and low 32 bits of a * b, lane by lane. AVX-512: two 32 x 32 ->
+ * 64-bit multiplies (even and odd lanes) and blends; the generic form
+ * widens to 64-bit lanes, which GCC compiles to 3-uop VPMULLQ there (the
+ * same bits either way: integer arithmetic) */
+BF_VINLINE void mulhilo_v(bf_vu a, uint32_t b, bf_vu *hi, bf_vu *lo)
+{
+#if defined(BF_VFMA_AVX512)
+    const __m512i av = (__m512i)a, bv = _mm512_set1_epi32((int)b);
+    const __m512i ev = _mm512_mul_epu32(av, bv);
+    const __m512i od = _mm512_mul_epu32(_mm512_srli_epi64(av, 32), bv);
+    *hi = (bf_vu)_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ev, 32), od);
+    *lo = (bf_vu)_mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
+#else
+    *hi = mulhi_v(a, b);
+    *lo = a * b;
+#endif
+}
+
 BF_VINLINE void philox16(uint64_t key, bf_vu c0, uint32_t c1s, uint32_t c2s, uint32_t c3s,
                          bf_vu r[4])
 {
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     bf_vu c1 = (bf_vu){0} + c1s, c2 = (bf_vu){0} + c2s, c3 = (bf_vu){0} + c3s;
     for (int k = 0; k < 10; k++) {
-        bf_vu h0 = mulhi_v(c0, 0xD2511F53u), h1 = mulhi_v(c2, 0xCD9E8D57u);
-        bf_vu l0 = c0 * 0xD2511F53u, l1 = c2 * 0xCD9E8D57u;
+        bf_vu h0, h1, l0, l1;
+        mulhilo_v(c0, 0xD2511F53u, &h0, &l0);
+        mulhilo_v(c2, 0xCD9E8D57u, &h1, &l1);
         bf_vu y0 = h1 ^ c1 ^ k0, y2 = h0 ^ c3 ^ k1;
         c1 = l1;
         c3 = l0;
