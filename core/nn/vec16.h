@@ -140,6 +140,34 @@ BF_VINLINE bf_vf bf_vsqrt(bf_vf a)
 }
 #endif
 
+/* x clamped to [lo, hi] lane by lane: x < lo ? lo : (x > hi ? hi : x), NaN
+ * stays NaN. AVX-512/AVX2: MAXPS/MINPS with x second (returned when either
+ * operand is NaN), one instruction each instead of compare-and-select. */
+#if defined(BF_VFMA_AVX512)
+BF_VINLINE bf_vf bf_vclamp(bf_vf x, float lo, float hi)
+{
+    __m512 v = _mm512_max_ps(_mm512_set1_ps(lo), (__m512)x);
+    return (bf_vf)_mm512_min_ps(_mm512_set1_ps(hi), v);
+}
+#elif defined(BF_VFMA_AVX2)
+BF_VINLINE bf_vf bf_vclamp(bf_vf x, float lo, float hi)
+{
+    __m256 h[2];
+    memcpy(h, &x, sizeof h);
+    for (int i = 0; i < 2; i++)
+        h[i] = _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), h[i]));
+    memcpy(&x, h, sizeof x);
+    return x;
+}
+#else
+BF_VINLINE bf_vf bf_vclamp(bf_vf x, float lo, float hi)
+{
+    const bf_vf l = bf_vset(lo), h = bf_vset(hi);
+    x = bf_vsel(x < l, l, x);
+    return bf_vsel(x > h, h, x);
+}
+#endif
+
 /* a * b + c for a scalar c (broadcast) */
 BF_VINLINE bf_vf bf_vfmas(bf_vf a, bf_vf b, float c)
 {
@@ -148,9 +176,8 @@ BF_VINLINE bf_vf bf_vfmas(bf_vf a, bf_vf b, float c)
 
 BF_VINLINE bf_vf bf_vexp(bf_vf x)
 {
-    const bf_vf lo = bf_vset(-87.0f), hi = bf_vset(88.0f), magic = bf_vset(12582912.0f);
-    x = bf_vsel(x < lo, lo, x);
-    x = bf_vsel(x > hi, hi, x);
+    const bf_vf magic = bf_vset(12582912.0f);
+    x = bf_vclamp(x, -87.0f, 88.0f);
     bf_vf n = bf_vfma(x, bf_vset(1.44269504088896341f), magic) - magic;
     bf_vf r = bf_vfma(n, bf_vset(-0.693145751953125f), x);
     r = bf_vfma(n, bf_vset(-1.42860682030941723212e-6f), r);
