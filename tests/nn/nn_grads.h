@@ -2,7 +2,7 @@
  * for the tests that run one computation two ways (batch vs single windows,
  * chunked vs op by op). Both sides are float32 with different summation
  * orders; an entry passes within 1e-4 max|tensor| + 1e-3 |ref| (a wrong term
- * errs by O(|ref|)). */
+ * errs by O(|ref|)); bf_test_grad_mismatch_tol takes other bounds. */
 #ifndef BF_TEST_NN_GRADS_H
 #define BF_TEST_NN_GRADS_H
 
@@ -13,8 +13,9 @@
 
 /* Tensors of m whose entries in got differ from ref / div; prints the first
  * offending entry of each under label; *worst = max |diff| / max|tensor|. */
-static int bf_test_grad_mismatch(const bf_model *m, const float *got, const float *ref, double div,
-                                 const char *label, double *worst)
+static inline int bf_test_grad_mismatch_tol(const bf_model *m, const float *got, const float *ref,
+                                     double div, const char *label, double *worst,
+                                     double tol_scale, double tol_rel)
 {
     int bad_tensors = 0;
     *worst = 0.0;
@@ -29,7 +30,7 @@ static int bf_test_grad_mismatch(const bf_model *m, const float *got, const floa
             double want = r[i] / div, d = fabs(g[i] - want);
             if (scale > 0)
                 *worst = fmax(*worst, d / scale);
-            if (d > 1e-4 * scale + 1e-3 * fabs(want)) {
+            if (d > tol_scale * scale + tol_rel * fabs(want)) {
                 nbad++;
                 if (first < 0)
                     first = i;
@@ -45,6 +46,12 @@ static int bf_test_grad_mismatch(const bf_model *m, const float *got, const floa
         }
     }
     return bad_tensors;
+}
+
+static inline int bf_test_grad_mismatch(const bf_model *m, const float *got, const float *ref, double div,
+                                 const char *label, double *worst)
+{
+    return bf_test_grad_mismatch_tol(m, got, ref, div, label, worst, 1e-4, 1e-3);
 }
 
 #endif
