@@ -178,6 +178,24 @@ BF_VINLINE void dw_taps(bf_vf wk[][DW_NV], const float *w, int c0, int nc, int n
         }
 }
 
+/* acc[v] += sum over taps k of wk[k][v] * src row q (channels c0 ..), q = r -
+ * (K-1-k) d for the forward (dir -1: the causal taps look back) or r +
+ * (K-1-k) d for the input gradient (dir +1), taps outside 0 .. L-1 skipped,
+ * in tap order */
+BF_VINLINE void dw_row_taps(bf_vf acc[DW_NV], bf_vf wk[][DW_NV], const float *src, int r, int dir,
+                            int L, int H, int K, int d, int c0, int nc, int nv)
+{
+    for (int k = 0; k < K; k++) {
+        const int q = r + dir * (K - 1 - k) * d;
+        if (q < 0 || q >= L)
+            continue;
+        const float *x = src + (size_t)q * H + c0;
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[v] = bf_vfma(wk[k][v], load_n(x + v * BF_VW, nc - v * BF_VW), acc[v]);
+    }
+}
+
 BF_VINLINE void dwconv_fwd_block(float *out, const float *in, const float *w, const float *b,
                                  int L, int H, int K, int d, int c0, int nc, int nv)
 {
@@ -190,15 +208,7 @@ BF_VINLINE void dwconv_fwd_block(float *out, const float *in, const float *w, co
 #pragma GCC unroll 8
         for (int v = 0; v < DW_NV; v++)
             o[v] = bias[v];
-        for (int k = 0; k < K; k++) {
-            int s = t - (K - 1 - k) * d;
-            if (s < 0)
-                continue;
-            const float *x = in + (size_t)s * H + c0;
-#pragma GCC unroll 8
-            for (int v = 0; v < nv; v++)
-                o[v] = bf_vfma(wk[k][v], load_n(x + v * BF_VW, nc - v * BF_VW), o[v]);
-        }
+        dw_row_taps(o, wk, in, t, -1, L, H, K, d, c0, nc, nv);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             store_n(out + (size_t)t * H + c0 + v * BF_VW, o[v], nc - v * BF_VW);
@@ -332,15 +342,7 @@ BF_VINLINE void dwconv_bwd_win_block(float *din, float *part, const float *dout,
 #pragma GCC unroll 8
         for (int v = 0; v < DW_NV; v++)
             acc[v] = accum && v < nv ? load_n(o + v * BF_VW, nc - v * BF_VW) : bf_vset(0.0f);
-        for (int k = 0; k < K; k++) {
-            int t = s + (K - 1 - k) * d;
-            if (t >= L)
-                continue;
-            const float *g = dout + (size_t)t * H + c0;
-#pragma GCC unroll 8
-            for (int v = 0; v < nv; v++)
-                acc[v] = bf_vfma(wk[k][v], load_n(g + v * BF_VW, nc - v * BF_VW), acc[v]);
-        }
+        dw_row_taps(acc, wk, dout, s, 1, L, H, K, d, c0, nc, nv);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++)
             store_n(o + v * BF_VW, acc[v], nc - v * BF_VW);
