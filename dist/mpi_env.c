@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_rank = 0, g_size = 1;
+static int g_rank = 0, g_size = 1, g_active = 0;
 
 static bf_status launcher_error(const char *nt)
 {
@@ -18,7 +18,7 @@ static bf_status launcher_error(const char *nt)
                    nt);
 }
 
-bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m)
+bf_status bf_mpi_init_ex(int *argc, char ***argv, bf_mpi *m, int alone_without_mpi)
 {
     memset(m, 0, sizeof *m);
     const char *nt = getenv("SLURM_NTASKS");
@@ -32,11 +32,25 @@ bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m)
     MPI_Initialized(&inited);
     int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") ||
                    getenv("PMI_FD");
+    const char *force = getenv("BARFORGE_MPI_SINGLETON");
+    if (!inited && !launched && alone_without_mpi && !many && !(force && atoi(force) > 0)) {
+        /* A plain process with no launcher is a world of one: every
+         * collective here is a no-op at size 1 and files are written with
+         * plain I/O, so MPI is not started at all (MPI_Init alone costs
+         * 25-40 ms, a tenth of a small build). */
+        m->rank = 0;
+        m->size = 1;
+        g_rank = 0;
+        g_size = 1;
+        g_active = 0;
+        bf_set_proc_identity(0, 1);
+        return BF_OK;
+    }
     if (!inited && !launched) {
-        /* A plain process: a world of one. Open MPI's singleton would start
-         * an orted and probe every transport (~0.4 s per command); an isolated
-         * singleton with shared-memory/self transports starts in ~0.03 s.
-         * Settings the user made win (no overwrite). */
+        /* A singleton: Open MPI would start an orted and probe every
+         * transport (~0.4 s per command); an isolated singleton with
+         * shared-memory/self transports starts in ~0.03 s. Settings the user
+         * made win (no overwrite). */
         setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
         setenv("OMPI_MCA_pml", "ob1", 0);
         setenv("OMPI_MCA_btl", "self,vader", 0);
@@ -50,11 +64,19 @@ bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m)
     BF_CHECK_MPI(MPI_Comm_size(MPI_COMM_WORLD, &m->size));
     g_rank = m->rank;
     g_size = m->size;
+    g_active = 1;
     bf_set_proc_identity(m->rank, m->size);
     if (many && m->size == 1)
         return launcher_error(nt);
     return BF_OK;
 }
+
+bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m)
+{
+    return bf_mpi_init_ex(argc, argv, m, 0);
+}
+
+int bf_mpi_active(void) { return g_active; }
 
 void bf_mpi_finalize(bf_mpi *m)
 {

@@ -1,7 +1,11 @@
 /* mpi_env.h - MPI bootstrap, sharding and small collectives.
  *
- * Every subcommand runs as one process (no launcher: MPI_Init gives a world of
- * one), under `mpirun -n N`, or under `srun --mpi=pmix`. bf_mpi_init detects a
+ * Every subcommand runs as one process, under `mpirun -n N`, or under
+ * `srun --mpi=pmix`. A plain process (no launcher in the environment) started
+ * through bf_mpi_init_ex(..., 1) is a world of one without MPI at all: the
+ * collectives below are no-ops at size 1 and nothing else may call MPI then
+ * (bf_mpi_active() says which; BARFORGE_MPI_SINGLETON=1 starts an MPI
+ * singleton instead). bf_mpi_init detects a
  * misconfigured launcher: SLURM_NTASKS > 1 but a world of one rank means N
  * copies would each do the whole job, so it refuses (BF_EINVAL).
  * Collective helpers take element counts and types, never byte counts.
@@ -19,7 +23,12 @@ typedef struct bf_mpi {
     int initialized_here; /* we called MPI_Init and must finalize */
 } bf_mpi;
 
+/* Starts MPI (a singleton when no launcher is present). */
 bf_status bf_mpi_init(int *argc, char ***argv, bf_mpi *m);
+/* Same, but alone_without_mpi = 1 leaves MPI unstarted in a plain process. */
+bf_status bf_mpi_init_ex(int *argc, char ***argv, bf_mpi *m, int alone_without_mpi);
+/* 1 when MPI is initialized by bf_mpi_init*, 0 for a world of one without MPI */
+int bf_mpi_active(void);
 void bf_mpi_finalize(bf_mpi *m);
 int bf_mpi_rank(void);
 int bf_mpi_size(void);

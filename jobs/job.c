@@ -29,7 +29,7 @@ static int start(bf_job *j, const char *cmd, const char *summary, bf_opt *opts, 
     }
     bf_log_configure((bf_log_level)bf_cli_log_level, bf_cli_log_json);
     if (with_mpi) {
-        bf_status st = bf_mpi_init(&argc, &argv, &j->mpi);
+        bf_status st = bf_mpi_init_ex(&argc, &argv, &j->mpi, 1);
         j->mpi_up = 1;
         if (st != BF_OK)
             return bf_job_finish(j, st);

@@ -102,6 +102,11 @@ bf_status bf_h5_flush(hid_t file)
 static bf_status open_par(const char *path, int create, hid_t *file)
 {
     bf_h5_quiet();
+    int mpi_up = 0;
+    MPI_Initialized(&mpi_up);
+    if (!mpi_up)
+        return BF_FAIL(BF_EINVAL, "'%s': parallel HDF5 needs MPI, which this process did not "
+                       "start (run under mpirun/srun, or set BARFORGE_MPI_SINGLETON=1)", path);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL) < 0) {
         H5Pclose(fapl);

@@ -10,6 +10,7 @@
 #include "core/feat/dataset_io.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* The universe and this rank's share of it. */
 typedef struct bf_build_plan {
@@ -21,12 +22,14 @@ typedef struct bf_build_plan {
 /* What pass 1 keeps per symbol (a few dozen bytes, whatever its length). */
 typedef struct bf_sym_rec {
     int64_t n_rows;      /* rows that may be written (valid, finite) */
-    int64_t spill_off;   /* first row in this rank's time spill */
+    int64_t spill_off;   /* first row in this rank's time spill (-1: kept, not spilled) */
     int64_t cnt[3];      /* rows per split after purge (0 when dropped) */
     int64_t first_ts, last_ts; /* first/last written-candidate row time */
     int64_t first_bar_ts, last_bar_ts; /* starts of the first/last bar used */
     int32_t provider;    /* index into opts->providers, -1 = none */
     int32_t scaled;      /* pass 2: the kept rows X are scaled already */
+    int64_t spec_cnt0;   /* leading train rows of the speculative fit (-1: none) */
+    int32_t spec_nz;     /* its zero-IQR features */
     /* pass-1 rows kept in memory (NULL: recompute in pass 2) */
     float *X, *y;
     int64_t *ts;
@@ -48,6 +51,7 @@ typedef struct bf_master_state {
     char tmpdir[4096];
     char date[16];             /* YYYY-MM-DD of the version name (rank 0) */
     char spill_path[4200];
+    FILE *spill;               /* pass 1 -> count_rows: row times of symbols not kept */
     bf_sym_rec *rec;           /* hi - lo */
     int64_t n_rec;
     int64_t *times, ntimes;    /* local distinct row times (sorted) */
@@ -58,8 +62,10 @@ typedef struct bf_master_state {
     int64_t rank_rows[3], offset[3], total[3];
     bf_sampler smp;
     double *median, *iqr;      /* per-symbol: (hi-lo) x F; global: F */
+    double *spec_median, *spec_iqr; /* per-symbol speculative fits ((hi-lo) x F; see pass 1) */
     int64_t *n_fit;            /* per-symbol: hi-lo; global: 1 */
     int n_zero_iqr;
+    int64_t refits;            /* per-symbol fits redone in pass 2 (this rank's) */
     bf_build_drops drops;      /* this rank's */
     double stage[BF_STAGE_COUNT];
     char files_crc[5][9];

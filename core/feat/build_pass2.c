@@ -39,8 +39,12 @@ void bf_master_state_free(bf_master_state *m)
     bf_kept_release(m); /* the rows rec[i].X/y/ts point to */
     free(m->rec);
     free(m->times);
+    if (m->spill)
+        fclose(m->spill);
     free(m->median);
     free(m->iqr);
+    free(m->spec_median);
+    free(m->spec_iqr);
     free(m->n_fit);
     bf_sampler_free(&m->smp);
     memset(m, 0, sizeof *m);
@@ -328,6 +332,38 @@ static bf_feat_rows kept_rows(const bf_build_plan *p, const bf_sym_rec *r)
     return k;
 }
 
+/* Symbol li's scaler into its rows of m->median/iqr: pass 1's speculative
+ * fit when it was made on the same leading train rows (then it is the same
+ * fit), else a fit on X's first cnt[0] rows now. *view borrows m's rows. */
+static bf_status symbol_scaler(const bf_build_plan *p, bf_master_state *m, int64_t li,
+                               const float *X, int64_t *nz, bf_scaler *view)
+{
+    const bf_sym_rec *r = &m->rec[li];
+    const int F = p->F;
+    double *med = m->median + li * F, *iqr = m->iqr + li * F;
+    if (m->spec_median && r->cnt[0] >= 2 && r->spec_cnt0 == r->cnt[0]) {
+        memcpy(med, m->spec_median + li * F, (size_t)F * sizeof *med);
+        memcpy(iqr, m->spec_iqr + li * F, (size_t)F * sizeof *iqr);
+        *nz += r->spec_nz;
+    } else {
+        if (m->spec_median) /* a guess was possible but missed (or not made) */
+            __atomic_fetch_add(&m->refits, 1, __ATOMIC_RELAXED);
+        bf_scaler sc;
+        memset(&sc, 0, sizeof sc);
+        BF_TRY(bf_scaler_fit(&sc, X, r->cnt[0], F)); /* train rows lead */
+        memcpy(med, sc.median, (size_t)F * sizeof *med);
+        memcpy(iqr, sc.iqr, (size_t)F * sizeof *iqr);
+        *nz += sc.n_zero_iqr;
+        bf_scaler_free(&sc);
+    }
+    m->n_fit[li] = r->cnt[0];
+    memset(view, 0, sizeof *view);
+    view->F = F;
+    view->median = med;
+    view->iqr = iqr;
+    return BF_OK;
+}
+
 /* Recompute one symbol, scale it, append its rows to the split buffers. */
 static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
                             int64_t s, bf_sym_rows *w, int8_t **split, int64_t *split_cap,
@@ -361,15 +397,10 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
         bf_scaler_apply(global, rows->X, rows->n);
     } else {
         bf_scaler sc;
-        memset(&sc, 0, sizeof sc);
-        BF_TRY(bf_scaler_fit(&sc, rows->X, r->cnt[0], F)); /* train rows lead */
-        int64_t li = s - p->lo;
-        memcpy(m->median + li * F, sc.median, (size_t)F * sizeof(double));
-        memcpy(m->iqr + li * F, sc.iqr, (size_t)F * sizeof(double));
-        m->n_fit[li] = r->cnt[0];
-        m->n_zero_iqr += sc.n_zero_iqr;
+        int64_t nz = 0;
+        BF_TRY(symbol_scaler(p, m, s - p->lo, rows->X, &nz, &sc));
+        m->n_zero_iqr += (int)nz;
         bf_scaler_apply(&sc, rows->X, rows->n);
-        bf_scaler_free(&sc);
     }
     m->stage[BF_STAGE_SCALE] += bf_now() - t0;
     int64_t got[3] = {0, 0, 0};
@@ -413,7 +444,6 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
 static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t a, int64_t b,
                             const bf_scaler *global)
 {
-    int F = p->F;
     int nt = omp_get_max_threads(), per = omp_get_num_procs() / bf_mpi_size();
     nt = nt < per ? nt : per;
     nt = nt < 1 ? 1 : nt;
@@ -429,8 +459,8 @@ static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t 
             bf_scaler_apply(global, r->X, r->n_rows);
         } else {
             bf_scaler sc;
-            memset(&sc, 0, sizeof sc);
-            bf_status st = bf_scaler_fit(&sc, r->X, r->cnt[0], F); /* train rows lead */
+            int64_t nz1 = 0;
+            bf_status st = symbol_scaler(p, m, s - p->lo, r->X, &nz1, &sc);
             if (st != BF_OK) {
 #pragma omp critical(bf_scale_kept_err)
                 if (s < first_bad) {
@@ -440,13 +470,8 @@ static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t 
                 }
                 continue;
             }
-            int64_t li = s - p->lo;
-            memcpy(m->median + li * F, sc.median, (size_t)F * sizeof(double));
-            memcpy(m->iqr + li * F, sc.iqr, (size_t)F * sizeof(double));
-            m->n_fit[li] = r->cnt[0];
-            nz += sc.n_zero_iqr;
+            nz += nz1;
             bf_scaler_apply(&sc, r->X, r->n_rows);
-            bf_scaler_free(&sc);
         }
         r->scaled = 1;
     }
@@ -491,17 +516,9 @@ static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, 
         bf_scaler_apply(global, rows->X, n);
     } else {
         bf_scaler sc;
-        memset(&sc, 0, sizeof sc);
-        st = bf_scaler_fit(&sc, rows->X, r->cnt[0], F); /* train rows lead */
-        if (st == BF_OK) {
-            int64_t li = s - p->lo;
-            memcpy(m->median + li * F, sc.median, (size_t)F * sizeof(double));
-            memcpy(m->iqr + li * F, sc.iqr, (size_t)F * sizeof(double));
-            m->n_fit[li] = r->cnt[0];
-            *nz += sc.n_zero_iqr;
+        st = symbol_scaler(p, m, s - p->lo, rows->X, nz, &sc);
+        if (st == BF_OK)
             bf_scaler_apply(&sc, rows->X, n);
-        }
-        bf_scaler_free(&sc);
     }
     double t1 = bf_now();
     int64_t got[3] = {0, 0, 0};

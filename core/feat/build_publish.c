@@ -431,6 +431,8 @@ bf_status bf_build_finish_result(const bf_build_plan *p, bf_master_state *m,
     res->test_start = m->test_start;
     res->purge_bars = p->purge;
     memcpy(res->stage_s, m->stage, sizeof res->stage_s);
+    res->refits = m->refits;
+    BF_TRY(bf_allreduce_sum_i64(&res->refits, 1));
     double c = m->stage[BF_STAGE_COMMIT];
     BF_TRY(bf_allreduce_max_f64(&c, 1));
     res->stage_s[BF_STAGE_COMMIT] = c;

@@ -167,30 +167,6 @@ static bf_status report_missing(const char *text, int64_t len, int64_t nmiss)
 
 /* ---- pass 1 -------------------------------------------------------------------- */
 
-/* Keep a symbol's rows for pass 2 while the budget allows: small universes
- * are then built in one pass; large ones recompute what was not kept. */
-static void keep_rows(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
-                      bf_sym_rec *r, const bf_feat_rows *rows)
-{
-    int64_t budget = o->memory_budget_bytes ? o->memory_budget_bytes : ((int64_t)512 << 20);
-    int64_t bytes = rows->n * ((int64_t)(p->F + p->H) * 4 + 8);
-    if (rows->n == 0 || budget < 0 || m->kept_bytes + bytes > budget)
-        return;
-    r->X = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->F * sizeof(float));
-    r->y = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->H * sizeof(float));
-    r->ts = bf_kept_alloc(m, (size_t)rows->n * sizeof(int64_t));
-    if (!r->X || !r->y || !r->ts) { /* not an error: pass 2 recomputes */
-        r->X = r->y = NULL;
-        r->ts = NULL;
-        return;
-    }
-    memcpy(r->X, rows->X, (size_t)rows->n * (size_t)p->F * sizeof(float));
-    memcpy(r->y, rows->y, (size_t)rows->n * (size_t)p->H * sizeof(float));
-    memcpy(r->ts, rows->ts_end, (size_t)rows->n * sizeof(int64_t));
-    m->kept_bytes += bytes;
-    m->kept_symbols++;
-}
-
 struct bf_kept_chunk {
     struct bf_kept_chunk *next;
     size_t cap, used; /* bytes of the mapping, bytes handed out (header included) */
@@ -270,182 +246,237 @@ static bf_status merge_times(int64_t **a, int64_t *na, int64_t *cap, int64_t **s
     return BF_OK;
 }
 
-/* Bookkeeping of one computed symbol, in sym_id order: counts, the spilled
- * row times, kept rows, the distinct-times set, the global scaler's sample. */
-typedef struct pass1_acc {
-    FILE *spill;
-    int64_t off, tcap, scap, *scratch;
-} pass1_acc;
-
-static bf_status consume(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
-                         int64_t s, const bf_sym_rows *w, pass1_acc *a)
-{
-    bf_sym_rec *r = &m->rec[s - p->lo];
-    r->provider = w->provider;
-    r->n_rows = w->rows.n;
-    r->spill_off = a->off;
-    r->first_bar_ts = w->first_bar_ts;
-    r->last_bar_ts = w->last_bar_ts;
-    if (w->rows.n) {
-        r->first_ts = w->rows.ts_end[0];
-        r->last_ts = w->rows.ts_end[w->rows.n - 1];
-    }
-    bf_build_count_drops(&m->drops, w);
-    if (w->rows.n && fwrite(w->rows.ts_end, sizeof(int64_t), (size_t)w->rows.n, a->spill) !=
-                         (size_t)w->rows.n)
-        return BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
-    a->off += w->rows.n;
-    keep_rows(o, p, m, r, &w->rows);
-    BF_TRY(merge_times(&m->times, &m->ntimes, &a->tcap, &a->scratch, &a->scap, w->rows.ts_end,
-                       w->rows.n));
-    if (o->scaler == BF_SCALER_ROBUST_GLOBAL)
-        bf_sampler_offer_symbol(&m->smp, (int32_t)s, w->rows.X, w->rows.ts_end, w->rows.n);
-    return BF_OK;
-}
-
-/* Pass 1 as a two-stage pipeline: this thread reads symbols from the cache
- * into a ring of PIPE_SLOTS bar buffers while a worker thread computes them
- * (clean, features, compaction, bookkeeping) in sym_id order. HDF5 is not
- * thread-safe, so every HDF5 call stays on this thread. The ring lets the
- * reader run ahead, so a thread that the OS pauses for a moment (busy nodes)
- * does not stall the other; waits are on condition variables, not spins.
- * The output does not depend on the thread count: symbols are computed and
- * recorded in order either way. Failures carry their message back from the
- * thread that recorded it (messages are per thread). */
-#define PIPE_SLOTS 4
-
-typedef struct pipe_slot {
-    bf_bars bars;
-    int provider;
-    bf_status rs;
-    char mtext[1200], rmsg[1024];
-} pipe_slot;
-
-typedef struct pass1_pipe {
+/* Pass 1 on W workers (the calling thread and W - 1 threads; W = the
+ * build's threads). Each worker claims the next symbol, reads it from the
+ * cache under the HDF5 lock (HDF5 is not thread-safe: one call at a time,
+ * from any thread), computes its features, records it under the state lock,
+ * copies its rows into the kept arena and fits its scaler speculatively, so
+ * reading, computing and fitting overlap across symbols.
+ *
+ * Symbols complete in any order; nothing that is written depends on it:
+ *   - per-symbol records are indexed by symbol; the distinct-times set is a
+ *     union; the global scaler's bottom-K sample is ordered by (hash, sym,
+ *     row); drop counts are sums;
+ *   - row times of symbols not kept in memory go to the spill at an offset
+ *     recorded per symbol;
+ *   - failures and missing symbols are reported for the lowest symbol index.
+ * Which symbols stay in memory under a tight budget may vary between runs;
+ * the others are recomputed in pass 2 into the same rows.
+ *
+ * Speculative scaler fit (per-symbol robust scaler): the split boundaries
+ * need every symbol's row times, but in practice the times seen so far
+ * already give the final boundaries (symbols share a calendar). Each worker
+ * fits its symbol on the leading train rows under the boundaries from the
+ * times recorded so far, while the rows are still in cache, and records how
+ * many rows that was. Pass 2 reuses the fit only when the final count of
+ * leading train rows is the same; a fit is a function of exactly those rows,
+ * so the result never depends on whether the guess held. */
+typedef struct p1_shared {
     const bf_build_opts *o;
     bf_build_plan *p;
     bf_master_state *m;
-    pass1_acc acc;
-    bf_sym_rows w;
-    pipe_slot slot[PIPE_SLOTS];
-    int64_t nread, ndone;      /* symbols read / computed (index from p->lo) */
-    int stop;                  /* the consumer failed: stop reading */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    double stage_c[BF_STAGE_COUNT];
-    bf_status st;              /* the consumer's first failure */
+    pthread_mutex_t h5mu;      /* HDF5: reads and the claim of the next symbol */
+    pthread_mutex_t mu;        /* everything below and the state in m */
+    int64_t next, ndone;
+    int stop;
+    FILE *spill;
+    int64_t spill_rows, tcap, scap, *scratch;
+    int64_t spec_ntimes;       /* distinct times the boundary guess was made from */
+    int64_t spec_val, spec_test;
+    int spec_ok;
+    int64_t bad_index;         /* lowest failing symbol (INT64_MAX: none) */
+    bf_status st;
     char msg[1800];
-    char *miss;                /* NUL-separated missing-symbol texts */
-    int64_t mlen, mcap, nmiss;
+    char **miss;               /* per symbol: what is missing (NULL: nothing) */
+    int64_t nmiss;
+    double stage[BF_STAGE_COUNT];
     bf_progress prog;
-    /* the kept-rows arena as the consumer left it after its last symbol,
-     * and how far the reader has pre-faulted it (see prefault_ahead) */
-    char *arena, *pf_base;
-    size_t arena_used, arena_cap, pf_upto;
-    int pf_off;
-} pass1_pipe;
+} p1_shared;
 
-/* Fresh anonymous pages cost a fault and a clear each on first write, and
- * the kept rows are the build's largest memory: the reader, which has time
- * to spare, faults the next PREFAULT_AHEAD bytes of the arena in before the
- * consumer copies rows there. MADV_POPULATE_WRITE maps pages as a write
- * would but changes no byte, so it is safe while the consumer writes
- * nearby; kernels without it (before 5.14) just skip this. */
-#define PREFAULT_AHEAD ((size_t)8 << 20)
+typedef struct p1_worker {
+    p1_shared *sh;
+    int main;                  /* the calling thread (draws the progress line) */
+    bf_bars bars;
+    bf_sym_rows w;
+    int8_t *split;
+    int64_t split_cap;
+    double stage[BF_STAGE_COUNT];
+    char mtext[1200];
+} p1_worker;
 
-static void prefault_ahead(pass1_pipe *q)
+static void p1_fail(p1_shared *sh, int64_t i, bf_status st, const char *msg)
 {
-#ifdef MADV_POPULATE_WRITE
-    if (q->pf_off)
-        return;
-    pthread_mutex_lock(&q->mu);
-    char *base = q->arena;
-    size_t used = q->arena_used, cap = q->arena_cap;
-    pthread_mutex_unlock(&q->mu);
-    if (!base)
-        return;
-    if (base != q->pf_base || q->pf_upto < used) {
-        q->pf_base = base;
-        q->pf_upto = used;
+    pthread_mutex_lock(&sh->mu);
+    if (i < sh->bad_index) {
+        sh->bad_index = i;
+        sh->st = st;
+        snprintf(sh->msg, sizeof sh->msg, "%s", msg);
     }
-    size_t want = used + PREFAULT_AHEAD < cap ? used + PREFAULT_AHEAD : cap;
-    if (want <= q->pf_upto + ((size_t)1 << 20)) /* in steps of at least 1 MiB */
-        return;
-    size_t a = q->pf_upto & ~(size_t)4095;
-    if (madvise(base + a, want - a, MADV_POPULATE_WRITE) != 0)
-        q->pf_off = 1;
-    q->pf_upto = want;
-#else
-    (void)q;
-#endif
+    sh->stop = 1;
+    pthread_mutex_unlock(&sh->mu);
 }
 
-static void publish_arena(pass1_pipe *q)
+/* Record symbol s (under sh->mu): counts, times, the spill, the kept-row
+ * memory (allocated here, filled by the caller), the global sample, and the
+ * boundary guess for the speculative fit (spec_* when *guess). */
+static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *keep,
+                        int64_t *gval, int64_t *gtest, int *guess)
 {
-    struct bf_kept_chunk *c = q->m->kept_arena;
-    q->arena = (char *)c;
-    q->arena_used = c ? c->used : 0;
-    q->arena_cap = c ? c->cap : 0;
+    const bf_build_opts *o = sh->o;
+    const bf_build_plan *p = sh->p;
+    bf_master_state *m = sh->m;
+    bf_sym_rec *r = &m->rec[s - p->lo];
+    const bf_feat_rows *rows = &w->rows;
+    r->provider = w->provider;
+    r->n_rows = rows->n;
+    r->spill_off = -1;
+    r->spec_cnt0 = -1;
+    r->first_bar_ts = w->first_bar_ts;
+    r->last_bar_ts = w->last_bar_ts;
+    if (rows->n) {
+        r->first_ts = rows->ts_end[0];
+        r->last_ts = rows->ts_end[rows->n - 1];
+    }
+    bf_build_count_drops(&m->drops, w);
+    *keep = 0;
+    int64_t budget = o->memory_budget_bytes ? o->memory_budget_bytes : ((int64_t)512 << 20);
+    int64_t bytes = rows->n * ((int64_t)(p->F + p->H) * 4 + 8);
+    if (rows->n > 0 && budget >= 0 && m->kept_bytes + bytes <= budget) {
+        r->X = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->F * sizeof(float));
+        r->y = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->H * sizeof(float));
+        r->ts = bf_kept_alloc(m, (size_t)rows->n * sizeof(int64_t));
+        if (r->X && r->y && r->ts) {
+            m->kept_bytes += bytes;
+            m->kept_symbols++;
+            *keep = 1;
+        } else { /* not an error: pass 2 recomputes */
+            r->X = r->y = NULL;
+            r->ts = NULL;
+        }
+    }
+    if (!*keep && rows->n) { /* the row times, for the counts after the split */
+        if (fwrite(rows->ts_end, sizeof(int64_t), (size_t)rows->n, sh->spill) !=
+            (size_t)rows->n)
+            return BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
+        r->spill_off = sh->spill_rows;
+        sh->spill_rows += rows->n;
+    }
+    BF_TRY(merge_times(&m->times, &m->ntimes, &sh->tcap, &sh->scratch, &sh->scap, rows->ts_end,
+                       rows->n));
+    if (o->scaler == BF_SCALER_ROBUST_GLOBAL)
+        bf_sampler_offer_symbol(&m->smp, (int32_t)s, rows->X, rows->ts_end, rows->n);
+    *guess = 0;
+    if (m->spec_median && rows->n >= 2 && m->ntimes > 0) {
+        if (m->ntimes != sh->spec_ntimes) {
+            bf_split_spec sp = o->split;
+            sp.purge_bars = p->purge;
+            sh->spec_ok = bf_split_boundaries(&sp, m->times, m->ntimes, &sh->spec_val,
+                                              &sh->spec_test) == BF_OK;
+            sh->spec_ntimes = m->ntimes;
+        }
+        *guess = sh->spec_ok;
+        *gval = sh->spec_val;
+        *gtest = sh->spec_test;
+    }
+    return BF_OK;
 }
 
-/* Compute and record symbol lo + i from its slot (consumer side). */
-static void pipe_consume_one(pass1_pipe *q, int64_t i)
+/* the symbol's leading train rows under the boundaries (val, test) */
+static int64_t leading_train(p1_worker *wk, const bf_feat_rows *rows, int64_t val, int64_t test,
+                             int purge)
 {
-    pipe_slot *sl = &q->slot[i % PIPE_SLOTS];
-    int64_t s = q->p->lo + i;
-    if (sl->rs == BF_ENOTFOUND && sl->mtext[0]) {
-        size_t l = strlen(sl->mtext) + 1;
-        if (q->mlen + (int64_t)l + 1 > q->mcap && q->mlen < (1 << 16)) {
-            int64_t c = (q->mcap + (int64_t)l) * 2;
-            char *nb = realloc(q->miss, (size_t)c);
-            if (!nb) {
-                q->st = BF_FAIL(BF_ENOMEM, "out of memory listing missing symbols");
-                snprintf(q->msg, sizeof q->msg, "%s", bf_last_error());
-                return;
+    if (wk->split_cap < rows->n) {
+        int8_t *ns = realloc(wk->split, (size_t)rows->n);
+        if (!ns)
+            return -1;
+        wk->split = ns;
+        wk->split_cap = rows->n;
+    }
+    bf_split_assign(rows->ts_end, rows->n, val, test, purge, wk->split);
+    int64_t k = 0;
+    while (k < rows->n && wk->split[k] == BF_SPLIT_TRAIN)
+        k++;
+    return k;
+}
+
+static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
+{
+    p1_shared *sh = wk->sh;
+    const bf_build_plan *p = sh->p;
+    bf_master_state *m = sh->m;
+    int64_t s = p->lo + i;
+    if (rs == BF_ENOTFOUND && wk->mtext[0]) {
+        char *t = strdup(wk->mtext);
+        BF_CHECK_ALLOC(t, strlen(wk->mtext) + 1);
+        pthread_mutex_lock(&sh->mu);
+        sh->miss[i] = t;
+        sh->nmiss++;
+        pthread_mutex_unlock(&sh->mu);
+        return BF_OK;
+    }
+    BF_TRY(rs);
+    BF_TRY(bf_ds_compute_symbol(sh->o, &wk->bars, provider, &wk->w, wk->stage));
+    int keep = 0, guess = 0;
+    int64_t gval = 0, gtest = 0;
+    pthread_mutex_lock(&sh->mu);
+    bf_status st = record(sh, s, &wk->w, &keep, &gval, &gtest, &guess);
+    pthread_mutex_unlock(&sh->mu);
+    BF_TRY(st);
+    bf_sym_rec *r = &m->rec[i];
+    const bf_feat_rows *rows = &wk->w.rows;
+    if (keep) {
+        memcpy(r->X, rows->X, (size_t)rows->n * (size_t)p->F * sizeof(float));
+        memcpy(r->y, rows->y, (size_t)rows->n * (size_t)p->H * sizeof(float));
+        memcpy(r->ts, rows->ts_end, (size_t)rows->n * sizeof(int64_t));
+    }
+    if (guess) {
+        double t0 = bf_now();
+        int64_t k = leading_train(wk, rows, gval, gtest, p->purge);
+        if (k >= 2) { /* fewer: the symbol is dropped (bf_build_set_counts) */
+            bf_scaler sc;
+            memset(&sc, 0, sizeof sc);
+            if (bf_scaler_fit(&sc, rows->X, k, p->F) == BF_OK) {
+                memcpy(m->spec_median + i * p->F, sc.median, (size_t)p->F * sizeof(double));
+                memcpy(m->spec_iqr + i * p->F, sc.iqr, (size_t)p->F * sizeof(double));
+                r->spec_nz = sc.n_zero_iqr;
+                r->spec_cnt0 = k;
             }
-            q->miss = nb;
-            q->mcap = c;
+            bf_scaler_free(&sc);
         }
-        if (q->mlen + (int64_t)l <= q->mcap) {
-            memcpy(q->miss + q->mlen, sl->mtext, l);
-            q->mlen += (int64_t)l;
-        }
-        q->nmiss++;
-        return;
+        wk->stage[BF_STAGE_SCALE] += bf_now() - t0;
     }
-    if (sl->rs != BF_OK) {
-        q->st = sl->rs;
-        snprintf(q->msg, sizeof q->msg, "%s", sl->rmsg);
-        return;
-    }
-    bf_status cs = bf_ds_compute_symbol(q->o, &sl->bars, sl->provider, &q->w, q->stage_c);
-    if (cs == BF_OK)
-        cs = consume(q->o, q->p, q->m, s, &q->w, &q->acc);
-    if (cs != BF_OK) {
-        q->st = cs;
-        snprintf(q->msg, sizeof q->msg, "%s", bf_last_error());
-    }
+    return BF_OK;
 }
 
-static void *pipe_consumer(void *arg)
+static void *p1_run(void *arg)
 {
-    pass1_pipe *q = arg;
-    int64_t nloc = q->p->hi - q->p->lo;
-    for (int64_t i = 0; i < nloc; i++) {
-        pthread_mutex_lock(&q->mu);
-        while (q->nread <= i)
-            pthread_cond_wait(&q->cv, &q->mu);
-        pthread_mutex_unlock(&q->mu);
-        pipe_consume_one(q, i);
-        pthread_mutex_lock(&q->mu);
-        q->ndone = i + 1;
-        publish_arena(q);
-        if (q->st != BF_OK)
-            q->stop = 1;
-        pthread_cond_broadcast(&q->cv);
-        pthread_mutex_unlock(&q->mu);
-        if (q->st != BF_OK)
+    p1_worker *wk = arg;
+    p1_shared *sh = wk->sh;
+    const bf_build_plan *p = sh->p;
+    int64_t nloc = p->hi - p->lo;
+    for (;;) {
+        pthread_mutex_lock(&sh->h5mu);
+        int64_t i = sh->next;
+        if (sh->stop || i >= nloc) {
+            pthread_mutex_unlock(&sh->h5mu);
             break;
+        }
+        sh->next = i + 1;
+        int provider = -1;
+        bf_status rs = bf_ds_read_symbol(sh->o, p->syms[p->lo + i], sh->o->start, sh->o->end,
+                                         &wk->bars, &provider, wk->mtext, sizeof wk->mtext,
+                                         wk->stage);
+        pthread_mutex_unlock(&sh->h5mu);
+        bf_status st = p1_symbol(wk, i, rs, provider);
+        if (st != BF_OK) {
+            p1_fail(sh, i, st, bf_last_error());
+            break;
+        }
+        pthread_mutex_lock(&sh->mu);
+        int64_t d = ++sh->ndone;
+        pthread_mutex_unlock(&sh->mu);
+        if (wk->main) /* the progress line is drawn by one thread */
+            bf_progress_update(&sh->prog, d);
     }
     return NULL;
 }
@@ -453,84 +484,103 @@ static void *pipe_consumer(void *arg)
 static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
 {
     int64_t nloc = p->hi - p->lo;
-    m->rec = calloc((size_t)(nloc ? nloc : 1), sizeof *m->rec);
-    BF_CHECK_ALLOC(m->rec, (size_t)nloc * sizeof *m->rec);
+    size_t n1 = (size_t)(nloc ? nloc : 1);
+    m->rec = calloc(n1, sizeof *m->rec);
+    BF_CHECK_ALLOC(m->rec, n1 * sizeof *m->rec);
     m->n_rec = nloc;
+    if (o->scaler == BF_SCALER_ROBUST_PER_SYMBOL && !o->no_speculative_fit) {
+        m->spec_median = malloc(n1 * (size_t)p->F * sizeof *m->spec_median);
+        m->spec_iqr = malloc(n1 * (size_t)p->F * sizeof *m->spec_iqr);
+        BF_CHECK_ALLOC(m->spec_median && m->spec_iqr ? m->spec_iqr : NULL,
+                       2 * n1 * (size_t)p->F * sizeof(double));
+    }
     snprintf(m->spill_path, sizeof m->spill_path, "%s/.rank%d.ts", m->tmpdir, bf_mpi_rank());
-    pass1_pipe *q = calloc(1, sizeof *q);
-    BF_CHECK_ALLOC(q, sizeof *q);
-    q->o = o;
-    q->p = p;
-    q->m = m;
-    q->st = BF_OK;
-    q->acc.spill = fopen(m->spill_path, "wb");
-    if (!q->acc.spill) {
-        free(q);
-        return bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot create '%s'", m->spill_path);
+    p1_shared *sh = calloc(1, sizeof *sh);
+    BF_CHECK_ALLOC(sh, sizeof *sh);
+    int nw = bf_build_threads(o);
+    nw = nw > nloc ? (int)(nloc > 0 ? nloc : 1) : nw;
+    p1_worker *wk = calloc((size_t)nw, sizeof *wk);
+    sh->miss = calloc(n1, sizeof *sh->miss);
+    sh->spill = fopen(m->spill_path, "w+b");
+    if (!wk || !sh->miss || !sh->spill) {
+        bf_status e = sh->spill ? BF_FAIL(BF_ENOMEM, "out of memory for pass 1")
+                                : bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot create '%s'",
+                                                m->spill_path);
+        if (sh->spill)
+            fclose(sh->spill);
+        free(sh->miss);
+        free(sh);
+        free(wk);
+        return e;
     }
-    for (int k = 0; k < PIPE_SLOTS; k++)
-        bf_bars_init(&q->slot[k].bars, "", o->spec.interval_s[0]);
-    pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    double stage_r[BF_STAGE_COUNT] = {0};
-    int threaded = bf_build_threads(o) > 1 && nloc > 1;
-    if (threaded && o->memory_budget_bytes >= 0) {
-        bf_kept_alloc(m, 0); /* the arena's first chunk, to pre-fault from the start */
-        publish_arena(q);
+    sh->o = o;
+    sh->p = p;
+    sh->m = m;
+    sh->bad_index = INT64_MAX;
+    sh->st = BF_OK;
+    sh->spec_ntimes = -1;
+    pthread_mutex_init(&sh->h5mu, NULL);
+    pthread_mutex_init(&sh->mu, NULL);
+    for (int k = 0; k < nw; k++) {
+        wk[k].sh = sh;
+        wk[k].main = k == 0;
+        bf_bars_init(&wk[k].bars, "", o->spec.interval_s[0]);
     }
-    pthread_t th;
-    if (threaded && pthread_create(&th, NULL, pipe_consumer, q) != 0)
-        threaded = 0; /* no thread: compute here */
-    bf_progress_start(&q->prog, "features (pass 1)", nloc);
-    for (int64_t i = 0; i < nloc; i++) {
-        pipe_slot *sl = &q->slot[i % PIPE_SLOTS];
-        if (threaded) { /* wait for the slot to be free (symbol i - SLOTS computed) */
-            pthread_mutex_lock(&q->mu);
-            while (q->ndone < i - PIPE_SLOTS + 1 && !q->stop)
-                pthread_cond_wait(&q->cv, &q->mu);
-            int stop = q->stop;
-            pthread_mutex_unlock(&q->mu);
-            if (stop)
-                break;
-        }
-        sl->rs = bf_ds_read_symbol(o, p->syms[p->lo + i], o->start, o->end, &sl->bars,
-                                   &sl->provider, sl->mtext, sizeof sl->mtext, stage_r);
-        snprintf(sl->rmsg, sizeof sl->rmsg, "%s", sl->rs != BF_OK ? bf_last_error() : "");
-        if (threaded) {
-            pthread_mutex_lock(&q->mu);
-            q->nread = i + 1;
-            pthread_cond_broadcast(&q->cv);
-            pthread_mutex_unlock(&q->mu);
-            prefault_ahead(q);
-        } else {
-            pipe_consume_one(q, i);
-            if (q->st != BF_OK)
-                break;
-        }
-        bf_progress_update(&q->prog, i + 1);
+    bf_progress_start(&sh->prog, "features (pass 1)", nloc);
+    pthread_t *th = calloc((size_t)nw, sizeof *th);
+    int started = 1;
+    for (int k = 1; th && k < nw; k++, started++)
+        if (pthread_create(&th[k], NULL, p1_run, &wk[k]) != 0)
+            break; /* fewer workers: still correct */
+    p1_run(&wk[0]);
+    for (int k = 1; k < started; k++)
+        pthread_join(th[k], NULL);
+    free(th);
+    bf_progress_end(&sh->prog);
+    bf_status st = sh->st != BF_OK ? BF_FAIL(sh->st, "%s", sh->msg) : BF_OK;
+    for (int k = 0; k < nw; k++) {
+        for (int j = 0; j < BF_STAGE_COUNT; j++)
+            m->stage[j] += wk[k].stage[j];
+        bf_bars_free(&wk[k].bars);
+        bf_sym_rows_free(&wk[k].w);
+        free(wk[k].split);
     }
-    if (threaded)
-        pthread_join(th, NULL);
-    bf_progress_end(&q->prog);
-    bf_status st = q->st != BF_OK ? BF_FAIL(q->st, "%s", q->msg) : BF_OK;
-    for (int k = 0; k < BF_STAGE_COUNT; k++)
-        m->stage[k] += stage_r[k] + q->stage_c[k];
-    for (int k = 0; k < PIPE_SLOTS; k++)
-        bf_bars_free(&q->slot[k].bars);
-    bf_sym_rows_free(&q->w);
-    free(q->acc.scratch);
-    if (fclose(q->acc.spill) != 0 && st == BF_OK)
-        st = BF_FAIL(BF_EIO, "cannot close '%s' (disk full?)", m->spill_path);
-    pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->cv);
+    free(wk);
+    free(sh->scratch);
+    if (fflush(sh->spill) != 0 && st == BF_OK)
+        st = BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
+    m->spill = sh->spill; /* read back by count_rows, then closed */
+    pthread_mutex_destroy(&sh->h5mu);
+    pthread_mutex_destroy(&sh->mu);
     st = bf_ds_agree(st);
+    /* missing symbols in symbol order, NUL-separated (the first 64 KiB) */
+    char *text = NULL;
+    int64_t len = 0, cap = 0;
+    for (int64_t i = 0; i < nloc && st == BF_OK; i++) {
+        if (!sh->miss[i] || len > (1 << 16))
+            continue;
+        int64_t l = (int64_t)strlen(sh->miss[i]) + 1;
+        if (len + l > cap) {
+            cap = (len + l) * 2;
+            char *nt = realloc(text, (size_t)cap);
+            if (!nt) {
+                st = BF_FAIL(BF_ENOMEM, "out of memory listing missing symbols");
+                break;
+            }
+            text = nt;
+        }
+        memcpy(text + len, sh->miss[i], (size_t)l);
+        len += l;
+    }
     if (st == BF_OK)
-        st = report_missing(q->miss, q->mlen, q->nmiss);
-    free(q->miss);
-    free(q);
+        st = report_missing(text, len, sh->nmiss);
+    free(text);
+    for (int64_t i = 0; i < nloc; i++)
+        free(sh->miss[i]);
+    free(sh->miss);
+    free(sh);
     return st;
 }
-
 /* ---- boundaries and counts -------------------------------------------------- */
 
 static int cmp_i64(const void *a, const void *b)
@@ -566,20 +616,18 @@ static bf_status boundaries(const bf_build_opts *o, bf_build_plan *p, bf_master_
 
 static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
 {
-    FILE *f = fopen(m->spill_path, "rb");
-    if (!f)
-        return bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot reopen '%s'", m->spill_path);
-    int64_t cap = 0, *ts = NULL;
+    FILE *f = m->spill;
+    int64_t cap = 0, *buf = NULL;
     int8_t *split = NULL;
     bf_status st = BF_OK;
     for (int64_t s = p->lo; s < p->hi && st == BF_OK; s++) {
         bf_sym_rec *r = &m->rec[s - p->lo];
         if (r->n_rows > cap) {
             cap = r->n_rows * 2;
-            int64_t *t2 = realloc(ts, (size_t)cap * sizeof *ts);
+            int64_t *t2 = realloc(buf, (size_t)cap * sizeof *buf);
             int8_t *s2 = realloc(split, (size_t)cap);
             if (t2)
-                ts = t2;
+                buf = t2;
             if (s2)
                 split = s2;
             if (!t2 || !s2) {
@@ -587,15 +635,24 @@ static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_
                 break;
             }
         }
-        if (r->n_rows && fread(ts, sizeof *ts, (size_t)r->n_rows, f) != (size_t)r->n_rows) {
-            st = BF_FAIL(BF_EIO, "short read from '%s'", m->spill_path);
-            break;
+        /* kept symbols have their times in memory; the others were spilled */
+        const int64_t *ts = r->ts;
+        if (!ts && r->n_rows) {
+            if (!f || r->spill_off < 0 ||
+                fseeko(f, (off_t)(r->spill_off * (int64_t)sizeof *buf), SEEK_SET) != 0 ||
+                fread(buf, sizeof *buf, (size_t)r->n_rows, f) != (size_t)r->n_rows) {
+                st = BF_FAIL(BF_EIO, "short read from '%s'", m->spill_path);
+                break;
+            }
+            ts = buf;
         }
         bf_split_assign(ts, r->n_rows, m->val_start, m->test_start, p->purge, split);
         st = bf_build_set_counts(o, r, split, &m->drops);
     }
-    fclose(f);
-    free(ts);
+    if (f)
+        fclose(f);
+    m->spill = NULL;
+    free(buf);
     free(split);
     unlink(m->spill_path);
     st = bf_ds_agree(st);

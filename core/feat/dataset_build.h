@@ -62,6 +62,8 @@ typedef struct bf_build_opts {
     int64_t today;              /* UTC seconds used for version names; 0 = now */
     int threads;                /* CPU threads per rank; 0 = the node's cores divided among
                                    the ranks. No output bit depends on it */
+    int no_speculative_fit;     /* 1: fit every per-symbol scaler in pass 2 (tests compare the
+                                   two; no output bit depends on it) */
     /* delta only: fetching the new bars (core/data/fetch.h) */
     int no_fetch;               /* 1: use the cache as it is */
     const char *fetch_provider; /* fetch every symbol from this provider; NULL = from the
@@ -96,6 +98,8 @@ typedef struct bf_build_result {
     int64_t n_symbols;
     int64_t val_start, test_start, purge_bars;
     int n_zero_iqr;
+    int64_t refits;          /* master, per-symbol scaler: symbols whose pass-1 fit was made
+                                under other split boundaries and was redone (all ranks) */
     bf_build_drops drops;
     double stage_s[BF_STAGE_COUNT]; /* max over ranks */
     double total_s;

@@ -2,8 +2,8 @@
 master build with BARFORGE_THREADS=1, BARFORGE_THREADS=2 and --num-workers 2
 gives identical X, y, sym_id, ts in every split, identical scalers.h5 and
 symbols.h5 datasets and the same meta.json (but for times and checksums of
-files that hold HDF5 object times). Seven symbols, so the pass-1 pipeline's
-ring of four read buffers wraps; per-symbol and global scalers; a memory
+files that hold HDF5 object times). Seven symbols, so the pass-1 workers
+complete symbols out of order; per-symbol and global scalers; a memory
 budget that keeps some symbols' rows and recomputes the others. The direct
 split-file writer is also checked against the HDF5 writer (--compress 1,
 one thread), array by array."""

@@ -129,6 +129,66 @@ static void check_crc_combine(void)
     }
 }
 
+/* The scaler fits made in pass 1 under boundaries guessed from the times
+ * seen so far: with one worker, symbols go in name order, and "AAA" starts
+ * months after the others, so the guess made from its times alone is wrong
+ * and its fit must be redone in pass 2 (refits >= 1). The datasets and
+ * scalers must be bit-identical to a build that fits everything in pass 2. */
+static void check_speculative_fit(void)
+{
+    static const char *syms[] = {"AAA", "BBB", "CCC"};
+    char cache[700], ds[2][700];
+    snprintf(cache, sizeof cache, "%s/cache_spec", g_root);
+    for (int i = 0; i < 3; i++) {
+        int64_t first = bf_days_from_civil(2023, i == 0 ? 4 : 1, 3);
+        bf_status st = bt_write_cache(cache, "synthetic", first, i == 0 ? 110 : 150, syms[i]);
+        T_CHECK(st == BF_OK, "cache: %s", bf_last_error());
+    }
+    bf_build_result res[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(ds[k], sizeof ds[k], "%s/ds_spec%d", g_root, k);
+        bf_build_opts o;
+        opts(&o, ds[k]);
+        o.symbols = syms;
+        o.n_symbols = 3;
+        o.cache_dir = cache;
+        o.threads = 1;
+        o.no_speculative_fit = k;
+        bf_status st = bf_build_master(&o, &res[k]);
+        T_CHECK(st == BF_OK, "build (speculative fit %s): %s", k ? "off" : "on", bf_last_error());
+    }
+    T_CHECK(res[0].refits >= 1 && res[0].refits < 3, "speculative fits redone: %lld (expected "
+            "AAA's, at least, and not all 3)", (long long)res[0].refits);
+    T_EQ_I(res[1].refits, 0);
+    for (int k = 0; k < 3; k++)
+        T_EQ_I(res[0].rows[k], res[1].rows[k]);
+    static const char *splits[] = {"train", "val", "test"};
+    for (int k = 0; k < 3; k++) {
+        bf_dataset a, b;
+        T_CHECK(bf_dataset_open(ds[0], splits[k], &a) == BF_OK, "open: %s", bf_last_error());
+        T_CHECK(bf_dataset_open(ds[1], splits[k], &b) == BF_OK, "open: %s", bf_last_error());
+        T_CHECK(a.n == b.n && memcmp(a.X, b.X, (size_t)a.n * a.F * sizeof *a.X) == 0 &&
+                memcmp(a.y, b.y, (size_t)a.n * a.H * sizeof *a.y) == 0 &&
+                memcmp(a.ts, b.ts, (size_t)a.n * sizeof *a.ts) == 0,
+                "%s split differs between speculative and pass-2 fits", splits[k]);
+        if (k == 0) {
+            double *ma, *ia, *mb, *ib;
+            int64_t ra, rb;
+            T_CHECK(bf_dataset_scalers_load(&a.meta, &ma, &ia, &ra) == BF_OK, "scalers a");
+            T_CHECK(bf_dataset_scalers_load(&b.meta, &mb, &ib, &rb) == BF_OK, "scalers b");
+            T_CHECK(ra == rb && memcmp(ma, mb, (size_t)ra * a.F * sizeof *ma) == 0 &&
+                    memcmp(ia, ib, (size_t)ra * a.F * sizeof *ia) == 0,
+                    "scalers differ between speculative and pass-2 fits");
+            free(ma);
+            free(ia);
+            free(mb);
+            free(ib);
+        }
+        bf_dataset_free(&a);
+        bf_dataset_free(&b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     bf_mpi m;
@@ -147,6 +207,8 @@ int main(int argc, char **argv)
                                       strcmp(g_syms[i], "IBM") == 0 ? 140 : 150, g_syms[i]);
         T_CHECK(st == BF_OK, "cache: %s", bf_last_error());
     }
+
+    check_speculative_fit();
 
     /* a good build */
     bf_build_opts o;
