@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -142,7 +143,7 @@ bf_status bf_cache_loc_path(const bf_cache_loc *loc, const char *symbol, char *b
 bf_status bf_cache_path(const char *cache_dir, const char *provider, int interval_s,
                         const char *symbol, char *buf, int n)
 {
-    bf_cache_loc loc = {cache_dir, provider, interval_s, 0};
+    bf_cache_loc loc = {cache_dir, provider, interval_s, 0, 0};
     return bf_cache_loc_path(&loc, symbol, buf, n > 0 ? (size_t)n : 0);
 }
 
@@ -155,8 +156,8 @@ static bf_status corrupt(const char *path, const char *what)
                    path, what);
 }
 
-static bf_status read_all(hid_t f, const char *path, bf_bars *out, int64_t **ranges, int *n_ranges,
-                          bf_cache_meta *meta)
+static bf_status read_all(hid_t f, bf_h5_map *map, int ohlcv_only, const char *path,
+                          bf_bars *out, int64_t **ranges, int *n_ranges, bf_cache_meta *meta)
 {
     int64_t ver = 0, iv = 0, ext = 0;
     BF_TRY(bf_h5_attr_get_i64(f, "/", "schema_version", &ver));
@@ -208,11 +209,15 @@ static bf_status read_all(hid_t f, const char *path, bf_bars *out, int64_t **ran
     if (out && st == BF_OK && n > 0) {
         static const char *const fn[] = {"open", "high", "low", "close", "volume", "vwap"};
         double *fd[] = {out->open, out->high, out->low, out->close, out->volume, out->vwap};
-        st = bf_h5_read_into(f, "ts", BF_H5_I64, out->ts, n, 1);
-        for (int j = 0; j < 6 && st == BF_OK; j++)
-            st = bf_h5_read_into(f, fn[j], BF_H5_F64, fd[j], n, 1);
-        if (st == BF_OK)
-            st = bf_h5_read_into(f, "trades", BF_H5_I64, out->trades, n, 1);
+        st = bf_h5_read_into_mapped(f, map, "ts", BF_H5_I64, out->ts, n, 1);
+        for (int j = 0; j < (ohlcv_only ? 5 : 6) && st == BF_OK; j++)
+            st = bf_h5_read_into_mapped(f, map, fn[j], BF_H5_F64, fd[j], n, 1);
+        if (st == BF_OK && !ohlcv_only)
+            st = bf_h5_read_into_mapped(f, map, "trades", BF_H5_I64, out->trades, n, 1);
+        for (int64_t i = 0; ohlcv_only && i < n; i++) { /* what bars.h says "unknown" is */
+            out->vwap[i] = NAN;
+            out->trades[i] = -1;
+        }
     }
     if (out && st == BF_OK) {
         out->n = n;
@@ -241,8 +246,8 @@ static bf_status read_all(hid_t f, const char *path, bf_bars *out, int64_t **ran
     return BF_OK;
 }
 
-bf_status bf_cache_load_path(const char *path, bf_bars *out, int64_t **ranges, int *n_ranges,
-                             bf_cache_meta *meta)
+static bf_status load_path(const char *path, int ohlcv_only, bf_bars *out, int64_t **ranges,
+                           int *n_ranges, bf_cache_meta *meta)
 {
     if (ranges) {
         *ranges = NULL;
@@ -252,11 +257,23 @@ bf_status bf_cache_load_path(const char *path, bf_bars *out, int64_t **ranges, i
         return BF_FAIL(BF_ENOTFOUND, "no cache file '%s'", path);
     hid_t f;
     BF_TRY(bf_h5_open(path, 0, &f));
-    bf_status st = read_all(f, path, out, ranges, n_ranges, meta);
+    /* columns are copied straight from a mapping of the file (a cache file
+     * is replaced by rename, never rewritten in place, so the mapping stays
+     * valid while it is read) */
+    bf_h5_map map;
+    bf_h5_map_open(path, f, &map);
+    bf_status st = read_all(f, &map, ohlcv_only, path, out, ranges, n_ranges, meta);
+    bf_h5_map_close(&map);
     bf_h5_close(f);
     if (st != BF_OK && st != BF_ENOMEM && st != BF_ECORRUPT)
         st = bf_fail_context(BF_ECORRUPT, "cache file '%s' is unreadable", path);
     return st;
+}
+
+bf_status bf_cache_load_path(const char *path, bf_bars *out, int64_t **ranges, int *n_ranges,
+                             bf_cache_meta *meta)
+{
+    return load_path(path, 0, out, ranges, n_ranges, meta);
 }
 
 bf_status bf_cache_load(const bf_cache_loc *loc, const char *symbol, bf_bars *out,
@@ -265,7 +282,7 @@ bf_status bf_cache_load(const bf_cache_loc *loc, const char *symbol, bf_bars *ou
     char path[4200];
     BF_TRY(bf_cache_loc_path(loc, symbol, path, sizeof path));
     bf_cache_meta meta;
-    BF_TRY(bf_cache_load_path(path, out, ranges, n_ranges, &meta));
+    BF_TRY(load_path(path, loc->ohlcv_only, out, ranges, n_ranges, &meta));
     if (meta.interval_s != loc->interval_s || strcmp(meta.symbol, symbol) != 0 ||
         strcmp(meta.provider, loc->provider) != 0 || meta.extended_hours != loc->extended_hours) {
         if (ranges) {
@@ -286,14 +303,14 @@ bf_status bf_cache_load(const bf_cache_loc *loc, const char *symbol, bf_bars *ou
 bf_status bf_cache_read(const char *cache_dir, const char *provider, int interval_s,
                         const char *symbol, bf_bars *out)
 {
-    bf_cache_loc loc = {cache_dir, provider, interval_s, 0};
+    bf_cache_loc loc = {cache_dir, provider, interval_s, 0, 0};
     return bf_cache_load(&loc, symbol, out, NULL, NULL);
 }
 
 bf_status bf_cache_covered(const char *cache_dir, const char *provider, int interval_s,
                            const char *symbol, int64_t **ranges, int *n_ranges)
 {
-    bf_cache_loc loc = {cache_dir, provider, interval_s, 0};
+    bf_cache_loc loc = {cache_dir, provider, interval_s, 0, 0};
     return bf_cache_load(&loc, symbol, NULL, ranges, n_ranges);
 }
 
@@ -396,7 +413,7 @@ bf_status bf_cache_store(const bf_cache_loc *loc, const bf_bars *b, const int64_
 bf_status bf_cache_write(const char *cache_dir, const char *provider, int interval_s,
                          const bf_bars *b)
 {
-    bf_cache_loc loc = {cache_dir, provider, interval_s, 0};
+    bf_cache_loc loc = {cache_dir, provider, interval_s, 0, 0};
     int64_t r[2] = {0, 0};
     if (b->n > 0) {
         r[0] = b->ts[0];

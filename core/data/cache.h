@@ -31,6 +31,7 @@ typedef struct bf_cache_loc {
     const char *provider; /* "synthetic", "alpaca", ... */
     int interval_s;
     int extended_hours;   /* 0: regular session */
+    int ohlcv_only;       /* loads: skip vwap and trades (left NaN / -1) */
 } bf_cache_loc;
 
 /* --- regular-session API (what the dataset builder uses) ------------------- */

@@ -240,7 +240,7 @@ bf_status bf_fetch_run(const bf_fetch_opts *o, bf_fetch_summary *out)
             r.owned_sorted[r.n_owned++] = o->symbols[i];
     qsort(r.owned_sorted, (size_t)r.n_owned, sizeof *r.owned_sorted, cmp_str);
     for (int pi = 0; pi < o->n_providers; pi++) {
-        bf_cache_loc loc = {o->cache_dir, o->providers[pi], o->interval_s, o->extended_hours};
+        bf_cache_loc loc = {o->cache_dir, o->providers[pi], o->interval_s, o->extended_hours, 0};
         int removed = 0;
         bf_cache_clean_stale(&loc, owned_by_me, &r, &removed);
         if (removed)

@@ -79,7 +79,7 @@ void bf_fx_load_cache(const run *r, int pi, bf_fx_sym *s, int with_bars)
 {
     const bf_fetch_opts *o = r->o;
     const char *sym = o->symbols[s->idx];
-    bf_cache_loc loc = {o->cache_dir, r->prov[pi].name, o->interval_s, o->extended_hours};
+    bf_cache_loc loc = {o->cache_dir, r->prov[pi].name, o->interval_s, o->extended_hours, 0};
     free(s->cov);
     s->cov = NULL;
     s->ncov = s->covcap = 0;
@@ -239,7 +239,7 @@ static void commit(run *r, int pi, bf_fx_sym *s)
     }
     memcpy(s->cov + 2 * s->ncov, s->miss, (size_t)s->nmiss * 2 * sizeof *s->cov);
     s->ncov = bf_ranges_normalize(s->cov, s->ncov + s->nmiss);
-    bf_cache_loc loc = {o->cache_dir, ps->name, o->interval_s, o->extended_hours};
+    bf_cache_loc loc = {o->cache_dir, ps->name, o->interval_s, o->extended_hours, 0};
     snprintf(s->bars.symbol, sizeof s->bars.symbol, "%s", sym);
     s->bars.interval_s = o->interval_s;
     bf_status st = bf_cache_store(&loc, &s->bars, s->cov, s->ncov);

@@ -512,13 +512,14 @@ static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, 
     bf_split_assign(rows->ts_end, n, m->val_start, m->test_start, p->purge, split);
     double t0 = bf_now();
     bf_status st = BF_OK;
+    int64_t nan = 0; /* scaling clamps, so NaN is the only non-finite result */
     if (global) {
-        bf_scaler_apply(global, rows->X, n);
+        nan = bf_scaler_apply_count_nan(global, rows->X, n);
     } else {
         bf_scaler sc;
         st = symbol_scaler(p, m, s - p->lo, rows->X, nz, &sc);
         if (st == BF_OK)
-            bf_scaler_apply(&sc, rows->X, n);
+            nan = bf_scaler_apply_count_nan(&sc, rows->X, n);
     }
     double t1 = bf_now();
     int64_t got[3] = {0, 0, 0};
@@ -527,7 +528,7 @@ static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, 
         if (k < 0)
             continue;
         const float *x = rows->X + i * F;
-        for (int j = 0; j < F && st == BF_OK; j++)
+        for (int j = 0; j < F && st == BF_OK && nan > 0; j++)
             if (!isfinite(x[j]))
                 st = BF_FAIL(BF_ENAN, "%s: feature %d of the row at %lld is not finite after "
                              "scaling", p->syms[s], j, (long long)rows->ts_end[i]);

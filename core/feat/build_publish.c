@@ -379,7 +379,8 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
         snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
         uint32_t c = 0;
         int64_t bytes = 0;
-        st = bf_ds_file_crc32_all(path, &c, &bytes); /* agreed over ranks inside */
+        /* agreed over ranks inside */
+        st = bf_ds_file_crc32_all_mt(path, bf_build_threads(o), &c, &bytes);
         bf_ds_hex32(c, m->files_crc[k]);
         m->files_bytes[k] = bytes;
     }

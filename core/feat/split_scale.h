@@ -65,6 +65,12 @@ bf_status bf_scaler_init(bf_scaler *s, int F);
 /* x' = (x - median) / iqr per column, clamped to +-FLT_MAX so finite input
  * stays finite; NaN stays NaN. */
 void bf_scaler_apply(const bf_scaler *s, float *X, int64_t n);
+/* The same, and returns how many results are NaN (the only non-finite
+ * result: finite and infinite inputs are clamped). Vectorized where the CPU
+ * has AVX-512 (BARFORGE_SCALE_SCALAR=1 turns that off), bit-identical to: */
+int64_t bf_scaler_apply_count_nan(const bf_scaler *s, float *X, int64_t n);
+/* the scalar reference */
+void bf_scaler_apply_scalar(const bf_scaler *s, float *X, int64_t n);
 void bf_scaler_free(bf_scaler *s);
 
 #endif

@@ -32,7 +32,7 @@ static void write_text(const char *path, const char *text)
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/bf_test_cache_%d", (int)getpid());
-    bf_cache_loc loc = {g_dir, "synthetic", 900, 0};
+    bf_cache_loc loc = {g_dir, "synthetic", 900, 0, 0};
 
     /* ranges */
     int64_t r[] = {50, 60, 10, 20, 15, 30, 30, 40, 70, 70};
@@ -91,6 +91,18 @@ int main(void)
     T_EQ_I(diff, 0);
     T_EQ_I(nr, 2);
     T_CHECK(rr && rr[1] == cov[1] && rr[2] == cov[2], "covered ranges changed");
+    free(rr);
+    /* what the builder loads: OHLCV only, vwap and trades left unknown */
+    bf_cache_loc lo5 = loc;
+    lo5.ohlcv_only = 1;
+    T_CHECK(bf_cache_load(&lo5, "AAPL", &back, &rr, &nr) == BF_OK, "load: %s", bf_last_error());
+    T_EQ_I(back.n, 500);
+    diff = 0;
+    for (int64_t i = 0; i < b.n; i++)
+        diff += back.ts[i] != b.ts[i] || back.open[i] != b.open[i] || back.high[i] != b.high[i] ||
+                back.low[i] != b.low[i] || back.close[i] != b.close[i] ||
+                back.volume[i] != b.volume[i] || back.trades[i] != -1 || !isnan(back.vwap[i]);
+    T_EQ_I(diff, 0);
     free(rr);
     bf_cache_meta meta;
     T_CHECK(bf_cache_path(g_dir, "synthetic", 900, "AAPL", path, sizeof path) == BF_OK, "path");
@@ -176,7 +188,7 @@ int main(void)
     T_CHECK(!bf_path_exists(stale), "stale tmp left");
     T_CHECK(bf_path_exists(live), "live tmp removed");
     unlink(live);
-    bf_cache_loc nowhere = {"/tmp/bf_no_such_dir_xyz", "synthetic", 900, 0};
+    bf_cache_loc nowhere = {"/tmp/bf_no_such_dir_xyz", "synthetic", 900, 0, 0};
     T_CHECK(bf_cache_clean_stale(&nowhere, NULL, NULL, &removed) == BF_OK && removed == 0,
             "missing dir is not an error");
 
