@@ -27,7 +27,9 @@ typedef struct bf_sym_rec {
     int64_t first_ts, last_ts; /* first/last written-candidate row time */
     int64_t first_bar_ts, last_bar_ts; /* starts of the first/last bar used */
     int32_t provider;    /* index into opts->providers, -1 = none */
-    int32_t scaled;      /* pass 2: the kept rows X are scaled already */
+    int32_t scaled;      /* the kept rows X are scaled already (pass 1: with the
+                            speculative fit; valid while spec_cnt0 == cnt[0]) */
+    int64_t scaled_nan;  /* NaN values among them */
     int64_t spec_cnt0;   /* leading train rows of the speculative fit (-1: none) */
     int32_t spec_nz;     /* its zero-IQR features */
     /* pass-1 rows kept in memory (NULL: recompute in pass 2) */
@@ -92,8 +94,10 @@ bf_status bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int8_
 bf_status bf_build_make_tmpdir(const bf_build_opts *o, bf_master_state *m);
 
 bf_status bf_sampler_init(bf_sampler *s, int64_t K, int F);
-void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const int64_t *ts,
-                             int64_t n);
+/* rows i < n of a symbol's written-candidate rows: X row sel[i] (sel NULL:
+ * row i), time ts[i] */
+void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const int64_t *sel,
+                             const int64_t *ts, int64_t n);
 void bf_sampler_free(bf_sampler *s);
 bf_status bf_global_scaler_fit(const bf_build_plan *p, bf_master_state *m);
 

@@ -162,8 +162,8 @@ static void sift_down(bf_sampler *s, int64_t i)
     }
 }
 
-void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const int64_t *ts,
-                             int64_t n)
+void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const int64_t *sel,
+                             const int64_t *ts, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         uint64_t h = row_hash(sym, ts[i]);
@@ -193,7 +193,7 @@ void bf_sampler_offer_symbol(bf_sampler *s, int32_t sym, const float *X, const i
             s->idx[slot] = i;
             sift_down(s, 0);
         }
-        memcpy(s->X + slot * s->F, X + i * s->F, (size_t)s->F * sizeof *X);
+        memcpy(s->X + slot * s->F, X + (sel ? sel[i] : i) * s->F, (size_t)s->F * sizeof *X);
     }
 }
 
@@ -461,6 +461,10 @@ static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t 
             bf_scaler sc;
             int64_t nz1 = 0;
             bf_status st = symbol_scaler(p, m, s - p->lo, r->X, &nz1, &sc);
+            if (st == BF_OK && r->scaled) { /* scaled in pass 1 */
+                nz += nz1;
+                continue;
+            }
             if (st != BF_OK) {
 #pragma omp critical(bf_scale_kept_err)
                 if (s < first_bad) {
@@ -518,8 +522,9 @@ static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, 
     } else {
         bf_scaler sc;
         st = symbol_scaler(p, m, s - p->lo, rows->X, nz, &sc);
-        if (st == BF_OK)
-            nan = bf_scaler_apply_count_nan(&sc, rows->X, n);
+        if (st == BF_OK) /* kept rows may be scaled already (pass 1) */
+            nan = r->scaled && rows->X == r->X ? r->scaled_nan
+                                                : bf_scaler_apply_count_nan(&sc, rows->X, n);
     }
     double t1 = bf_now();
     int64_t got[3] = {0, 0, 0};
@@ -689,6 +694,16 @@ bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_mast
             st = BF_FAIL(BF_ENOMEM, "out of memory for %lld per-symbol scalers", (long long)nloc);
         for (int64_t i = 0; st == BF_OK && i < nloc * F; i++)
             m->iqr[i] = 1.0; /* dropped symbols keep the identity */
+    }
+    /* rows that pass 1 scaled under boundaries that did not hold are
+     * recomputed like the symbols that were not kept */
+    for (int64_t i = 0; i < nloc; i++) {
+        bf_sym_rec *r = &m->rec[i];
+        if (r->scaled && r->spec_cnt0 != r->cnt[0]) {
+            r->X = r->y = NULL;
+            r->ts = NULL;
+            r->scaled = 0;
+        }
     }
     bf_scaler global;
     memset(&global, 0, sizeof global);

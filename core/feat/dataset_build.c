@@ -300,6 +300,8 @@ typedef struct p1_worker {
     bf_sym_rows w;
     int8_t *split;
     int64_t split_cap;
+    uint8_t *use;              /* the speculative fit's row mask */
+    int64_t use_cap;
     double stage[BF_STAGE_COUNT];
     char mtext[1200];
 } p1_worker;
@@ -318,7 +320,8 @@ static void p1_fail(p1_shared *sh, int64_t i, bf_status st, const char *msg)
 
 /* Record symbol s (under sh->mu): counts, times, the spill, the kept-row
  * memory (allocated here, filled by the caller), the global sample, and the
- * boundary guess for the speculative fit (spec_* when *guess). */
+ * boundary guess for the speculative fit (*guess). The symbol's rows that
+ * may be written are w->sel[0..n_sel) of w->rows. */
 static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *keep,
                         int64_t *gval, int64_t *gtest, int *guess)
 {
@@ -326,25 +329,25 @@ static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *kee
     const bf_build_plan *p = sh->p;
     bf_master_state *m = sh->m;
     bf_sym_rec *r = &m->rec[s - p->lo];
-    const bf_feat_rows *rows = &w->rows;
+    const int64_t n = w->n_sel, *ts = w->sel_ts;
     r->provider = w->provider;
-    r->n_rows = rows->n;
+    r->n_rows = n;
     r->spill_off = -1;
     r->spec_cnt0 = -1;
     r->first_bar_ts = w->first_bar_ts;
     r->last_bar_ts = w->last_bar_ts;
-    if (rows->n) {
-        r->first_ts = rows->ts_end[0];
-        r->last_ts = rows->ts_end[rows->n - 1];
+    if (n) {
+        r->first_ts = ts[0];
+        r->last_ts = ts[n - 1];
     }
     bf_build_count_drops(&m->drops, w);
     *keep = 0;
     int64_t budget = o->memory_budget_bytes ? o->memory_budget_bytes : ((int64_t)512 << 20);
-    int64_t bytes = rows->n * ((int64_t)(p->F + p->H) * 4 + 8);
-    if (rows->n > 0 && budget >= 0 && m->kept_bytes + bytes <= budget) {
-        r->X = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->F * sizeof(float));
-        r->y = bf_kept_alloc(m, (size_t)rows->n * (size_t)p->H * sizeof(float));
-        r->ts = bf_kept_alloc(m, (size_t)rows->n * sizeof(int64_t));
+    int64_t bytes = n * ((int64_t)(p->F + p->H) * 4 + 8);
+    if (n > 0 && budget >= 0 && m->kept_bytes + bytes <= budget) {
+        r->X = bf_kept_alloc(m, (size_t)n * (size_t)p->F * sizeof(float));
+        r->y = bf_kept_alloc(m, (size_t)n * (size_t)p->H * sizeof(float));
+        r->ts = bf_kept_alloc(m, (size_t)n * sizeof(int64_t));
         if (r->X && r->y && r->ts) {
             m->kept_bytes += bytes;
             m->kept_symbols++;
@@ -354,19 +357,17 @@ static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *kee
             r->ts = NULL;
         }
     }
-    if (!*keep && rows->n) { /* the row times, for the counts after the split */
-        if (fwrite(rows->ts_end, sizeof(int64_t), (size_t)rows->n, sh->spill) !=
-            (size_t)rows->n)
+    if (!*keep && n) { /* the row times, for the counts after the split */
+        if (fwrite(ts, sizeof(int64_t), (size_t)n, sh->spill) != (size_t)n)
             return BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
         r->spill_off = sh->spill_rows;
-        sh->spill_rows += rows->n;
+        sh->spill_rows += n;
     }
-    BF_TRY(merge_times(&m->times, &m->ntimes, &sh->tcap, &sh->scratch, &sh->scap, rows->ts_end,
-                       rows->n));
+    BF_TRY(merge_times(&m->times, &m->ntimes, &sh->tcap, &sh->scratch, &sh->scap, ts, n));
     if (o->scaler == BF_SCALER_ROBUST_GLOBAL)
-        bf_sampler_offer_symbol(&m->smp, (int32_t)s, rows->X, rows->ts_end, rows->n);
+        bf_sampler_offer_symbol(&m->smp, (int32_t)s, w->rows.X, w->sel, ts, n);
     *guess = 0;
-    if (m->spec_median && rows->n >= 2 && m->ntimes > 0) {
+    if (m->spec_median && n >= 2 && m->ntimes > 0) {
         if (m->ntimes != sh->spec_ntimes) {
             bf_split_spec sp = o->split;
             sp.purge_bars = p->purge;
@@ -381,22 +382,42 @@ static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *kee
     return BF_OK;
 }
 
-/* the symbol's leading train rows under the boundaries (val, test) */
-static int64_t leading_train(p1_worker *wk, const bf_feat_rows *rows, int64_t val, int64_t test,
-                             int purge)
+/* the number of leading train rows among n rows at times ts under the
+ * boundaries (val, test); -1 when out of memory */
+static int64_t leading_train(p1_worker *wk, const int64_t *ts, int64_t n, int64_t val,
+                             int64_t test, int purge)
 {
-    if (wk->split_cap < rows->n) {
-        int8_t *ns = realloc(wk->split, (size_t)rows->n);
+    if (wk->split_cap < n) {
+        int8_t *ns = realloc(wk->split, (size_t)n);
         if (!ns)
             return -1;
         wk->split = ns;
-        wk->split_cap = rows->n;
+        wk->split_cap = n;
     }
-    bf_split_assign(rows->ts_end, rows->n, val, test, purge, wk->split);
+    bf_split_assign(ts, n, val, test, purge, wk->split);
     int64_t k = 0;
-    while (k < rows->n && wk->split[k] == BF_SPLIT_TRAIN)
+    while (k < n && wk->split[k] == BF_SPLIT_TRAIN)
         k++;
     return k;
+}
+
+/* The speculative fit of the symbol's first k written-candidate rows (rows
+ * sel[0..k) of X, through a mask): 1 when made, with the scaler in *sc. */
+static int spec_fit(p1_worker *wk, const bf_sym_rows *w, int64_t k, int F, bf_scaler *sc)
+{
+    const int64_t n = w->rows.n;
+    if (wk->use_cap < n) {
+        uint8_t *u = realloc(wk->use, (size_t)n);
+        if (!u)
+            return 0;
+        wk->use = u;
+        wk->use_cap = n;
+    }
+    memset(wk->use, 0, (size_t)n);
+    for (int64_t j = 0; j < k; j++)
+        wk->use[w->sel[j]] = 1;
+    memset(sc, 0, sizeof *sc);
+    return bf_scaler_fit_masked(sc, w->rows.X, n, F, wk->use) == BF_OK;
 }
 
 static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
@@ -415,35 +436,44 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
         return BF_OK;
     }
     BF_TRY(rs);
-    BF_TRY(bf_ds_compute_symbol(sh->o, &wk->bars, provider, &wk->w, wk->stage));
+    bf_sym_rows *w = &wk->w;
+    BF_TRY(bf_ds_compute_symbol_sel(sh->o, &wk->bars, provider, w, wk->stage));
     int keep = 0, guess = 0;
     int64_t gval = 0, gtest = 0;
     pthread_mutex_lock(&sh->mu);
-    bf_status st = record(sh, s, &wk->w, &keep, &gval, &gtest, &guess);
+    bf_status st = record(sh, s, w, &keep, &gval, &gtest, &guess);
     pthread_mutex_unlock(&sh->mu);
     BF_TRY(st);
     bf_sym_rec *r = &m->rec[i];
-    const bf_feat_rows *rows = &wk->w.rows;
-    if (keep) {
-        memcpy(r->X, rows->X, (size_t)rows->n * (size_t)p->F * sizeof(float));
-        memcpy(r->y, rows->y, (size_t)rows->n * (size_t)p->H * sizeof(float));
-        memcpy(r->ts, rows->ts_end, (size_t)rows->n * sizeof(int64_t));
-    }
+    const int F = p->F, H = p->H;
+    const int64_t n = w->n_sel;
+    int scaled = 0;
     if (guess) {
         double t0 = bf_now();
-        int64_t k = leading_train(wk, rows, gval, gtest, p->purge);
-        if (k >= 2) { /* fewer: the symbol is dropped (bf_build_set_counts) */
-            bf_scaler sc;
-            memset(&sc, 0, sizeof sc);
-            if (bf_scaler_fit(&sc, rows->X, k, p->F) == BF_OK) {
-                memcpy(m->spec_median + i * p->F, sc.median, (size_t)p->F * sizeof(double));
-                memcpy(m->spec_iqr + i * p->F, sc.iqr, (size_t)p->F * sizeof(double));
-                r->spec_nz = sc.n_zero_iqr;
-                r->spec_cnt0 = k;
+        int64_t k = leading_train(wk, w->sel_ts, n, gval, gtest, p->purge);
+        bf_scaler sc;
+        if (k >= 2 && spec_fit(wk, w, k, F, &sc)) { /* fewer: dropped (bf_build_set_counts) */
+            memcpy(m->spec_median + i * F, sc.median, (size_t)F * sizeof(double));
+            memcpy(m->spec_iqr + i * F, sc.iqr, (size_t)F * sizeof(double));
+            r->spec_nz = sc.n_zero_iqr;
+            r->spec_cnt0 = k;
+            if (keep) { /* the kept rows, compacted and scaled in one pass */
+                r->scaled_nan = bf_scaler_apply_rows(&sc, w->rows.X, w->sel, n, r->X);
+                r->scaled = scaled = 1;
             }
             bf_scaler_free(&sc);
         }
         wk->stage[BF_STAGE_SCALE] += bf_now() - t0;
+    }
+    if (keep) {
+        const bf_feat_rows *rows = &w->rows;
+        for (int64_t j = 0; j < n; j++) {
+            const int64_t src = w->sel[j];
+            if (!scaled)
+                memcpy(r->X + j * F, rows->X + src * F, (size_t)F * sizeof(float));
+            memcpy(r->y + j * H, rows->y + src * H, (size_t)H * sizeof(float));
+        }
+        memcpy(r->ts, w->sel_ts, (size_t)n * sizeof(int64_t));
     }
     return BF_OK;
 }
@@ -544,6 +574,7 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
         bf_bars_free(&wk[k].bars);
         bf_sym_rows_free(&wk[k].w);
         free(wk[k].split);
+        free(wk[k].use);
     }
     free(wk);
     free(sh->scratch);

@@ -287,13 +287,13 @@ uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b)
  * to 2.6 GB (the build's memory bound is per rank, docs/formats.md). */
 #define CRC_WINDOW ((int64_t)64 << 20)
 
-static int crc_range_mmap(int fd, int64_t lo, int64_t hi, uint32_t *crc)
+static int crc_range_mmap(int fd, int64_t lo, int64_t hi, int64_t window, uint32_t *crc)
 {
     long pg = sysconf(_SC_PAGESIZE);
     const int64_t page = pg > 0 ? pg : 4096;
     uint32_t c = 0;
     for (int64_t off = lo; off < hi;) {
-        int64_t a = off - off % page, end = a + CRC_WINDOW < hi ? a + CRC_WINDOW : hi;
+        int64_t a = off - off % page, end = a + window < hi ? a + window : hi;
         size_t len = (size_t)(end - a);
         void *map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)a);
         if (map == MAP_FAILED)
@@ -337,12 +337,14 @@ static bf_status crc_pread(int fd, const char *path, int64_t lo, int64_t hi, uin
     return st;
 }
 
-static bf_status crc_range(const char *path, int64_t lo, int64_t hi, uint32_t *crc)
+static bf_status crc_range(const char *path, int64_t lo, int64_t hi, int64_t window,
+                           uint32_t *crc)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s'", path);
-    bf_status st = crc_range_mmap(fd, lo, hi, crc) ? BF_OK : crc_pread(fd, path, lo, hi, crc);
+    bf_status st = crc_range_mmap(fd, lo, hi, window, crc) ? BF_OK
+                                                           : crc_pread(fd, path, lo, hi, crc);
     close(fd);
     return st;
 }
@@ -350,7 +352,7 @@ static bf_status crc_range(const char *path, int64_t lo, int64_t hi, uint32_t *c
 /* one thread's part of a rank's share */
 typedef struct crc_part {
     const char *path;
-    int64_t lo, hi;
+    int64_t lo, hi, window;
     uint32_t crc;
     bf_status st;
     char msg[512];
@@ -359,7 +361,7 @@ typedef struct crc_part {
 static void *crc_part_run(void *arg)
 {
     crc_part *t = arg;
-    t->st = crc_range(t->path, t->lo, t->hi, &t->crc);
+    t->st = crc_range(t->path, t->lo, t->hi, t->window, &t->crc);
     if (t->st != BF_OK)
         snprintf(t->msg, sizeof t->msg, "%s", bf_last_error());
     return NULL;
@@ -377,14 +379,15 @@ static bf_status crc_range_threads(const char *path, int64_t lo, int64_t hi, int
     while (nt > 1 && len / nt < ((int64_t)4 << 20))
         nt--;
     if (nt == 1)
-        return crc_range(path, lo, hi, crc);
+        return crc_range(path, lo, hi, CRC_WINDOW, crc);
     crc_part part[CRC_MAX_THREADS];
     pthread_t th[CRC_MAX_THREADS];
     int started[CRC_MAX_THREADS] = {0};
     for (int k = 0; k < nt; k++) {
         int64_t a = 0, b = 0;
         bf_shard_range(len, k, nt, &a, &b);
-        part[k] = (crc_part){path, lo + a, lo + b, 0, BF_OK, ""};
+        /* the threads share CRC_WINDOW: the mapped bytes stay bounded */
+        part[k] = (crc_part){path, lo + a, lo + b, CRC_WINDOW / nt, 0, BF_OK, ""};
         if (k > 0)
             started[k] = pthread_create(&th[k], NULL, crc_part_run, &part[k]) == 0;
     }

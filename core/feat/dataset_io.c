@@ -140,6 +140,8 @@ bf_status bf_ds_bcast_i64(int64_t *v, int64_t n, int root)
 void bf_sym_rows_free(bf_sym_rows *w)
 {
     bf_feat_rows_free(&w->rows);
+    free(w->sel);
+    free(w->sel_ts);
     memset(w, 0, sizeof *w);
 }
 
@@ -173,40 +175,73 @@ static int uncovered(const int64_t *rg, int nr, int64_t a, int64_t b, char *out,
     return ng;
 }
 
-static void compact(bf_sym_rows *w)
+/* Lists in w->sel (and their times in w->sel_ts) the rows that may be
+ * written: valid, and every value finite (features.c guarantees that for
+ * valid rows; checked, not assumed). Counts the others: warm-up before the
+ * first valid row, no label after it, non-finite. */
+static bf_status select_rows(bf_sym_rows *w)
 {
     bf_feat_rows *r = &w->rows;
-    int F = r->F, H = r->H;
-    int64_t k = 0, first_valid = -1;
+    if (w->sel_cap < r->n) {
+        int64_t c = r->n;
+        int64_t *a = realloc(w->sel, (size_t)c * sizeof *a);
+        if (a)
+            w->sel = a;
+        int64_t *t = a ? realloc(w->sel_ts, (size_t)c * sizeof *t) : NULL;
+        if (t)
+            w->sel_ts = t;
+        if (!a || !t)
+            return BF_FAIL(BF_ENOMEM, "out of memory listing %lld rows", (long long)c);
+        w->sel_cap = c;
+    }
+    const int F = r->F, H = r->H;
+    int64_t k = 0;
+    int seen = 0;
     for (int64_t i = 0; i < r->n; i++) {
         if (!r->valid[i]) {
-            if (first_valid < 0)
+            if (!seen)
                 w->warmup++;
             else
                 w->no_label++;
             continue;
         }
-        if (first_valid < 0)
-            first_valid = i;
+        seen = 1;
         const float *x = r->X + i * F, *y = r->y + i * H;
-        int ok = 1;
-        for (int j = 0; j < F && ok; j++)
-            ok = isfinite(x[j]);
-        for (int j = 0; j < H && ok; j++)
-            ok = isfinite(y[j]);
-        if (!ok) {
+        float z = 0.0f; /* NaN when any value is NaN or infinite; no branch per value */
+        for (int j = 0; j < F; j++)
+            z += x[j] * 0.0f;
+        for (int j = 0; j < H; j++)
+            z += y[j] * 0.0f;
+        if (z != z) {
             w->nonfinite++;
             continue;
         }
+        w->sel[k] = i;
+        w->sel_ts[k] = r->ts_end[i];
+        k++;
+    }
+    w->n_sel = k;
+    return BF_OK;
+}
+
+/* keep only the selected rows, in place */
+static bf_status compact(bf_sym_rows *w)
+{
+    BF_TRY(select_rows(w));
+    bf_feat_rows *r = &w->rows;
+    const int F = r->F, H = r->H;
+    for (int64_t k = 0; k < w->n_sel; k++) {
+        int64_t i = w->sel[k];
         if (k != i) {
-            memmove(r->X + k * F, x, (size_t)F * sizeof *x);
-            memmove(r->y + k * H, y, (size_t)H * sizeof *y);
+            memmove(r->X + k * F, r->X + i * F, (size_t)F * sizeof *r->X);
+            memmove(r->y + k * H, r->y + i * H, (size_t)H * sizeof *r->y);
             r->ts_end[k] = r->ts_end[i];
         }
         r->valid[k] = 1;
-        k++;
     }
-    r->n = k;
+    r->n = w->n_sel;
+    w->n_sel = 0; /* the list described the rows before the move */
+    return BF_OK;
 }
 
 bf_status bf_ds_read_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
@@ -278,13 +313,21 @@ bf_status bf_ds_read_symbol(const bf_build_opts *o, const char *sym, int64_t sta
     return st;
 }
 
-bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
-                               double *stage_s)
+/* w's counts and results reset; its buffers (reused across symbols) kept */
+static void reset_keep_buffers(bf_sym_rows *w)
 {
-    /* keep w->rows: features.c reuses its memory across symbols */
-    bf_feat_rows keep = w->rows;
+    bf_sym_rows keep = *w;
     memset(w, 0, sizeof *w);
-    w->rows = keep;
+    w->rows = keep.rows;
+    w->sel = keep.sel;
+    w->sel_ts = keep.sel_ts;
+    w->sel_cap = keep.sel_cap;
+}
+
+static bf_status compute(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
+                         double *stage_s, int sel)
+{
+    reset_keep_buffers(w);
     w->provider = provider;
     double t1 = bf_now();
     bf_status st = bf_bars_clean(b, &w->clean);
@@ -295,7 +338,7 @@ bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider,
         w->last_bar_ts = b->n ? b->ts[b->n - 1] : 0;
         st = bf_feat_build_symbol(&o->spec, b, &w->rows);
         if (st == BF_OK)
-            compact(w);
+            st = sel ? select_rows(w) : compact(w);
     }
     double t3 = bf_now();
     if (stage_s) {
@@ -304,17 +347,28 @@ bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider,
     }
     if (st != BF_OK) {
         w->rows.n = 0;
+        w->n_sel = 0;
         return bf_fail_context(st, "symbol %s", b->symbol);
     }
     return BF_OK;
 }
 
+bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
+                               double *stage_s)
+{
+    return compute(o, b, provider, w, stage_s, 0);
+}
+
+bf_status bf_ds_compute_symbol_sel(const bf_build_opts *o, bf_bars *b, int provider,
+                                   bf_sym_rows *w, double *stage_s)
+{
+    return compute(o, b, provider, w, stage_s, 1);
+}
+
 bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
                             bf_sym_rows *w, char *missing, size_t missing_n, double *stage_s)
 {
-    bf_feat_rows keep = w->rows;
-    memset(w, 0, sizeof *w);
-    w->rows = keep;
+    reset_keep_buffers(w);
     w->provider = -1;
     bf_bars b;
     bf_bars_init(&b, sym, o->spec.interval_s[0]);

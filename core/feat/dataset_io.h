@@ -42,6 +42,11 @@ typedef struct bf_sym_rows {
     int64_t first_bar_ts, last_bar_ts;
     bf_clean_report clean;
     int64_t warmup, no_label, nonfinite;
+    /* bf_ds_compute_symbol_sel only: rows stay uncompacted (rows.n = bars)
+     * and the rows that may be written are listed instead */
+    int64_t *sel;            /* n_sel row indices, ascending */
+    int64_t *sel_ts;         /* their ts_end */
+    int64_t n_sel, sel_cap;
 } bf_sym_rows;
 
 /* Load `sym` from the cache (first provider in the lookup order that has it),
@@ -63,6 +68,12 @@ bf_status bf_ds_read_symbol(const bf_build_opts *o, const char *sym, int64_t sta
 bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
                                double *stage_s);
 void bf_sym_rows_free(bf_sym_rows *w);
+/* bf_ds_compute_symbol without the compaction: w->rows keeps every bar's
+ * row, w->sel/sel_ts/n_sel list the rows that may be written (the ones
+ * bf_ds_compute_symbol would keep, in order), so that a caller copying them
+ * elsewhere anyway does not move them twice. */
+bf_status bf_ds_compute_symbol_sel(const bf_build_opts *o, bf_bars *b, int provider,
+                                   bf_sym_rows *w, double *stage_s);
 /* add one symbol's cleaning and row drops to d */
 void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w);
 

@@ -351,29 +351,32 @@ void bf_scaler_apply_scalar(const bf_scaler *s, float *X, int64_t n)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define BF_SCALE_AVX512 1
-__attribute__((target("avx512f,avx512vl"))) static int64_t apply_avx512(const double *med,
-                                                                const double *inv, int F,
-                                                                float *X, int64_t n)
+__attribute__((target("avx512f,avx512vl"))) static int64_t
+apply_avx512(const double *med, const double *inv, int F, const float *X, const int64_t *sel,
+             int64_t n, float *dst)
 {
     const __m512d hi = _mm512_set1_pd(FLT_MAX), lo = _mm512_set1_pd(-FLT_MAX);
     int64_t nan = 0;
     for (int64_t i = 0; i < n; i++) {
-        float *x = X + i * F;
+        const float *x = X + (sel ? sel[i] : i) * F;
+        float *d = dst + i * F;
         for (int j = 0; j < F; j += 8) {
             const __mmask8 k = F - j >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (F - j)) - 1);
             __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, x + j));
             v = _mm512_mul_pd(_mm512_sub_pd(v, _mm512_loadu_pd(med + j)), _mm512_loadu_pd(inv + j));
             v = _mm512_max_pd(lo, _mm512_min_pd(hi, v));
             nan += __builtin_popcount(_mm512_mask_cmp_pd_mask(k, v, v, _CMP_UNORD_Q));
-            _mm256_mask_storeu_ps(x + j, k, _mm512_cvtpd_ps(v));
+            _mm256_mask_storeu_ps(d + j, k, _mm512_cvtpd_ps(v));
         }
     }
     return nan;
 }
 #endif
 
-int64_t bf_scaler_apply_count_nan(const bf_scaler *s, float *X, int64_t n)
+int64_t bf_scaler_apply_rows(const bf_scaler *s, const float *X, const int64_t *sel, int64_t n,
+                             float *dst)
 {
+    const int F = s->F;
 #ifdef BF_SCALE_AVX512
     static int g_have = -1; /* racing first calls store the same value */
     int have = __atomic_load_n(&g_have, __ATOMIC_RELAXED);
@@ -383,7 +386,6 @@ int64_t bf_scaler_apply_count_nan(const bf_scaler *s, float *X, int64_t n)
                !getenv("BARFORGE_SCALE_SCALAR");
         __atomic_store_n(&g_have, have, __ATOMIC_RELAXED);
     }
-    const int F = s->F;
     if (have && F > 0) {
         /* median and reciprocal padded to whole vectors */
         size_t w = (size_t)(F + 7) / 8 * 8;
@@ -393,18 +395,28 @@ int64_t bf_scaler_apply_count_nan(const bf_scaler *s, float *X, int64_t n)
                 mi[j] = (int)j < F ? s->median[j] : 0.0;
                 mi[w + j] = (int)j < F ? 1.0 / s->iqr[j] : 1.0;
             }
-            int64_t nan = apply_avx512(mi, mi + w, F, X, n);
+            int64_t nan = apply_avx512(mi, mi + w, F, X, sel, n, dst);
             if (mi != stackbuf)
                 free(mi);
             return nan;
         }
     }
 #endif
-    bf_scaler_apply_scalar(s, X, n);
+    for (int64_t i = 0; i < n; i++) { /* rows into place, then the reference in place */
+        const float *x = X + (sel ? sel[i] : i) * F;
+        if (dst + i * F != x)
+            memmove(dst + i * F, x, (size_t)F * sizeof *x);
+    }
+    bf_scaler_apply_scalar(s, dst, n);
     int64_t nan = 0;
-    for (int64_t i = 0; i < n * s->F; i++)
-        nan += X[i] != X[i];
+    for (int64_t i = 0; i < n * F; i++)
+        nan += dst[i] != dst[i];
     return nan;
+}
+
+int64_t bf_scaler_apply_count_nan(const bf_scaler *s, float *X, int64_t n)
+{
+    return bf_scaler_apply_rows(s, X, NULL, n, X);
 }
 
 void bf_scaler_apply(const bf_scaler *s, float *X, int64_t n)

@@ -69,6 +69,11 @@ void bf_scaler_apply(const bf_scaler *s, float *X, int64_t n);
  * result: finite and infinite inputs are clamped). Vectorized where the CPU
  * has AVX-512 (BARFORGE_SCALE_SCALAR=1 turns that off), bit-identical to: */
 int64_t bf_scaler_apply_count_nan(const bf_scaler *s, float *X, int64_t n);
+/* dst row i = the scaled row sel[i] of X (sel NULL: row i; dst may be X
+ * when sel is NULL or sel[i] >= i, which compacting selections satisfy);
+ * returns the NaN count. */
+int64_t bf_scaler_apply_rows(const bf_scaler *s, const float *X, const int64_t *sel, int64_t n,
+                             float *dst);
 /* the scalar reference */
 void bf_scaler_apply_scalar(const bf_scaler *s, float *X, int64_t n);
 void bf_scaler_free(bf_scaler *s);
