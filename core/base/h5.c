@@ -3,13 +3,9 @@
  * become one bf_status message naming the file and object. */
 #include "core/base/h5.h"
 
-#include <fcntl.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static hid_t mem_type(bf_h5_type t)
 {
@@ -279,111 +275,9 @@ bf_status bf_h5_read_into(hid_t file, const char *name, bf_h5_type t, void *data
         return BF_FAIL(BF_ECORRUPT, "dataset '%s' in '%s' is %lld x %lld, expected %lld x %lld",
                        name, FNAME(file), (long long)r, (long long)c, (long long)rows,
                        (long long)cols);
-    return bf_h5_read_into_mapped(file, NULL, name, t, data, rows, cols);
-}
-
-void bf_h5_map_open(const char *path, hid_t file, bf_h5_map *m)
-{
-    memset(m, 0, sizeof *m);
-    hsize_t ub = 0;
-    hid_t fcpl = H5Fget_create_plist(file);
-    int ok = fcpl >= 0 && H5Pget_userblock(fcpl, &ub) >= 0;
-    if (fcpl >= 0)
-        H5Pclose(fcpl);
-    int fd = ok ? open(path, O_RDONLY) : -1;
-    struct stat sb;
-    if (fd < 0)
-        return;
-    if (fstat(fd, &sb) == 0 && sb.st_size > (off_t)ub) {
-        void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p != MAP_FAILED) {
-            m->map = p;
-            m->map_len = (size_t)sb.st_size;
-            m->base = (const unsigned char *)p + ub;
-            m->len = (size_t)sb.st_size - (size_t)ub;
-        }
-    }
-    close(fd);
-}
-
-void bf_h5_map_close(bf_h5_map *m)
-{
-    if (m->map)
-        munmap(m->map, m->map_len);
-    memset(m, 0, sizeof *m);
-}
-
-/* 1 when the whole dataset was copied from the mapping */
-static int copy_mapped(hid_t ds, const bf_h5_map *m, bf_h5_type t, void *data, int64_t rows,
-                       int64_t cols)
-{
-    const uint64_t rb = (uint64_t)cols * type_size(t);
-    hid_t ft = H5Dget_type(ds);
-    int same = ft >= 0 && H5Tequal(ft, mem_type(t)) > 0;
-    if (ft >= 0)
-        H5Tclose(ft);
-    hid_t dcpl = same ? H5Dget_create_plist(ds) : -1;
-    if (dcpl < 0)
-        return 0;
-    H5D_layout_t lay = H5Pget_layout(dcpl);
-    hsize_t cd[2] = {0, 0};
-    int crank = lay == H5D_CHUNKED ? H5Pget_chunk(dcpl, 2, cd) : 0;
-    int nfilt = H5Pget_nfilters(dcpl);
-    H5Pclose(dcpl);
-    unsigned char *out = data;
-    if (nfilt != 0)
-        return 0;
-    if (lay == H5D_CONTIGUOUS) {
-        haddr_t a = H5Dget_offset(ds);
-        if (a == HADDR_UNDEF || a > m->len || (uint64_t)rows * rb > m->len - a)
-            return 0;
-        memcpy(out, m->base + a, (size_t)((uint64_t)rows * rb));
-        return 1;
-    }
-    /* chunks of whole rows, each allocated: their rows add up to the extent */
-    if (lay != H5D_CHUNKED || (crank == 2 && (int64_t)cd[1] != cols) ||
-        (crank == 1 && cols != 1) || crank < 1 || cd[0] < 1)
-        return 0;
-    const int64_t cr = (int64_t)cd[0];
-    hid_t space = H5Dget_space(ds); /* 1.10 takes no H5S_ALL here */
-    hsize_t nc = 0;
-    int64_t copied = 0;
-    int ok = space >= 0 && H5Dget_num_chunks(ds, space, &nc) >= 0;
-    for (hsize_t i = 0; ok && i < nc; i++) {
-        hsize_t off[2] = {0, 0}, sz = 0;
-        unsigned mask = 0;
-        haddr_t a = HADDR_UNDEF;
-        ok = H5Dget_chunk_info(ds, space, i, off, &mask, &a, &sz) >= 0 && a != HADDR_UNDEF &&
-             mask == 0 && sz == (hsize_t)cr * rb && off[0] % (hsize_t)cr == 0 &&
-             off[0] < (hsize_t)rows;
-        int64_t k = ok ? (rows - (int64_t)off[0] < cr ? rows - (int64_t)off[0] : cr) : 0;
-        ok = ok && a <= m->len && (uint64_t)k * rb <= m->len - a;
-        if (ok) {
-            memcpy(out + off[0] * rb, m->base + a, (size_t)((uint64_t)k * rb));
-            copied += k;
-        }
-    }
-    if (space >= 0)
-        H5Sclose(space);
-    return ok && copied == rows;
-}
-
-bf_status bf_h5_read_into_mapped(hid_t file, bf_h5_map *m, const char *name, bf_h5_type t,
-                                 void *data, int64_t rows, int64_t cols)
-{
-    char fnbuf[512];
-    int64_t r, c;
-    BF_TRY(bf_h5_shape(file, name, &r, &c));
-    if (r != rows || c != cols)
-        return BF_FAIL(BF_ECORRUPT, "dataset '%s' in '%s' is %lld x %lld, expected %lld x %lld",
-                       name, FNAME(file), (long long)r, (long long)c, (long long)rows,
-                       (long long)cols);
     hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
     bf_status st = check_dtype(ds, t, name, file);
-    int mapped = st == BF_OK && rows > 0 && m && m->base && copy_mapped(ds, m, t, data, rows, cols);
-    if (mapped)
-        m->copied++;
-    if (st == BF_OK && rows > 0 && !mapped &&
+    if (st == BF_OK && rows > 0 &&
         H5Dread(ds, mem_type(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         st = BF_FAIL(BF_ECORRUPT, "reading dataset '%s' from '%s' failed (truncated file?)", name,
                      FNAME(file));

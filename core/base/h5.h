@@ -44,25 +44,6 @@ bf_status bf_h5_read_alloc(hid_t file, const char *name, bf_h5_type t, void **da
 bf_status bf_h5_read_into(hid_t file, const char *name, bf_h5_type t, void *data, int64_t rows,
                           int64_t cols);
 bf_status bf_h5_shape(hid_t file, const char *name, int64_t *rows, int64_t *cols);
-
-/* A read-only mapping of a whole file opened with bf_h5_open, so that whole
- * datasets stored unfiltered in the memory type can be copied straight out
- * of it (no chunk cache, no copy through the kernel). base is NULL when the
- * file cannot be mapped; the reads below then go through H5Dread. */
-typedef struct bf_h5_map {
-    const unsigned char *base; /* the HDF5 base address (after any user block) */
-    size_t len;                /* bytes from base to the end of the file */
-    void *map;
-    size_t map_len;
-    int64_t copied;            /* datasets read from the mapping (the rest: H5Dread) */
-} bf_h5_map;
-void bf_h5_map_open(const char *path, hid_t file, bf_h5_map *m);
-void bf_h5_map_close(bf_h5_map *m);
-/* bf_h5_read_into, copying from the mapping when the dataset is contiguous,
- * or chunked by whole rows with every chunk allocated, unfiltered and in the
- * memory type; through H5Dread otherwise. The same bytes either way. */
-bf_status bf_h5_read_into_mapped(hid_t file, bf_h5_map *m, const char *name, bf_h5_type t,
-                                 void *data, int64_t rows, int64_t cols);
 /* Read rows [row0, row0+nrows) of a dataset. */
 bf_status bf_h5_read_rows(hid_t file, const char *name, bf_h5_type t, int64_t row0, int64_t nrows,
                           void *data);

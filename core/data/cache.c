@@ -156,7 +156,7 @@ static bf_status corrupt(const char *path, const char *what)
                    path, what);
 }
 
-static bf_status read_all(hid_t f, bf_h5_map *map, int ohlcv_only, const char *path,
+static bf_status read_all(hid_t f, int ohlcv_only, const char *path,
                           bf_bars *out, int64_t **ranges, int *n_ranges, bf_cache_meta *meta)
 {
     int64_t ver = 0, iv = 0, ext = 0;
@@ -209,11 +209,11 @@ static bf_status read_all(hid_t f, bf_h5_map *map, int ohlcv_only, const char *p
     if (out && st == BF_OK && n > 0) {
         static const char *const fn[] = {"open", "high", "low", "close", "volume", "vwap"};
         double *fd[] = {out->open, out->high, out->low, out->close, out->volume, out->vwap};
-        st = bf_h5_read_into_mapped(f, map, "ts", BF_H5_I64, out->ts, n, 1);
+        st = bf_h5_read_into(f, "ts", BF_H5_I64, out->ts, n, 1);
         for (int j = 0; j < (ohlcv_only ? 5 : 6) && st == BF_OK; j++)
-            st = bf_h5_read_into_mapped(f, map, fn[j], BF_H5_F64, fd[j], n, 1);
+            st = bf_h5_read_into(f, fn[j], BF_H5_F64, fd[j], n, 1);
         if (st == BF_OK && !ohlcv_only)
-            st = bf_h5_read_into_mapped(f, map, "trades", BF_H5_I64, out->trades, n, 1);
+            st = bf_h5_read_into(f, "trades", BF_H5_I64, out->trades, n, 1);
         for (int64_t i = 0; ohlcv_only && i < n; i++) { /* what bars.h says "unknown" is */
             out->vwap[i] = NAN;
             out->trades[i] = -1;
@@ -257,13 +257,7 @@ static bf_status load_path(const char *path, int ohlcv_only, bf_bars *out, int64
         return BF_FAIL(BF_ENOTFOUND, "no cache file '%s'", path);
     hid_t f;
     BF_TRY(bf_h5_open(path, 0, &f));
-    /* columns are copied straight from a mapping of the file (a cache file
-     * is replaced by rename, never rewritten in place, so the mapping stays
-     * valid while it is read) */
-    bf_h5_map map;
-    bf_h5_map_open(path, f, &map);
-    bf_status st = read_all(f, &map, ohlcv_only, path, out, ranges, n_ranges, meta);
-    bf_h5_map_close(&map);
+    bf_status st = read_all(f, ohlcv_only, path, out, ranges, n_ranges, meta);
     bf_h5_close(f);
     if (st != BF_OK && st != BF_ENOMEM && st != BF_ECORRUPT)
         st = bf_fail_context(BF_ECORRUPT, "cache file '%s' is unreadable", path);
