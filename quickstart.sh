@@ -24,7 +24,7 @@ SANITIZE=${BARFORGE_SANITIZE:-OFF}
 # Debian packages: compilers, MPI, parallel HDF5, curl, cJSON, OpenSSL, OpenBLAS,
 # Python for the test servers and interop tests.
 APT_PKGS=(build-essential cmake pkg-config git libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-    hdf5-tools libcurl4-openssl-dev libcjson-dev libssl-dev libopenblas-dev libopenblas-serial-dev python3 python3-pip)
+    hdf5-tools libcurl4-openssl-dev libcjson-dev libssl-dev libopenblas-dev python3 python3-pip)
 # Python packages for tests and tools only (never needed by barforge itself).
 PIP_PKGS=(numpy pandas h5py tensorboard)
 

@@ -26,38 +26,12 @@ endfunction()
 # OpenMP and OpenBLAS: needed by the engine everywhere.
 find_package(OpenMP REQUIRED COMPONENTS C)
 bf_note("OpenMP" "found ${OpenMP_C_VERSION}")
-# The engine keeps OpenBLAS single-threaded (each GEMM is split over OpenMP
-# threads, core/nn/threads.c). Debian's default pthread variant starts its own
-# pool when loaded, and each pool thread spins for about 0.1 s of a core
-# before it sleeps: every barforge process would lose a core for that long.
-# Debian ships a serial variant beside it (libopenblas-serial-dev): the same
-# kernels and SONAME, no pool. It is preferred when installed; the binaries
-# then carry its directory as their run path. -DBARFORGE_OPENBLAS_SERIAL=OFF
-# takes the system default instead.
-option(BARFORGE_OPENBLAS_SERIAL "prefer Debian's serial OpenBLAS variant when installed" ON)
-set(_bf_blas_serial "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-serial")
-set(_bf_blas_kind "system default")
-if(BARFORGE_OPENBLAS_SERIAL AND EXISTS "${_bf_blas_serial}/pkgconfig/openblas.pc")
-  set(_bf_pc_path "$ENV{PKG_CONFIG_PATH}")
-  set(ENV{PKG_CONFIG_PATH} "${_bf_blas_serial}/pkgconfig")
-  pkg_check_modules(OPENBLAS_SERIAL IMPORTED_TARGET openblas)
-  set(ENV{PKG_CONFIG_PATH} "${_bf_pc_path}")
+pkg_check_modules(OPENBLAS IMPORTED_TARGET openblas)
+if(NOT OPENBLAS_FOUND)
+  message(FATAL_ERROR "OpenBLAS not found (pkg-config openblas). On Debian: apt-get install libopenblas-dev")
 endif()
-if(OPENBLAS_SERIAL_FOUND)
-  add_library(bf::openblas ALIAS PkgConfig::OPENBLAS_SERIAL)
-  set(OPENBLAS_VERSION ${OPENBLAS_SERIAL_VERSION})
-  set(_bf_blas_kind "serial variant, ${_bf_blas_serial}")
-  # the SONAME is shared with the default variant: the run path picks this one
-  list(APPEND CMAKE_BUILD_RPATH "${_bf_blas_serial}")
-  list(APPEND CMAKE_INSTALL_RPATH "${_bf_blas_serial}")
-else()
-  pkg_check_modules(OPENBLAS IMPORTED_TARGET openblas)
-  if(NOT OPENBLAS_FOUND)
-    message(FATAL_ERROR "OpenBLAS not found (pkg-config openblas). On Debian: apt-get install libopenblas-dev")
-  endif()
-  add_library(bf::openblas ALIAS PkgConfig::OPENBLAS)
-endif()
-bf_note("OpenBLAS" "found ${OPENBLAS_VERSION} (${_bf_blas_kind})")
+add_library(bf::openblas ALIAS PkgConfig::OPENBLAS)
+bf_note("OpenBLAS" "found ${OPENBLAS_VERSION}")
 
 if(NOT BARFORGE_ENGINE_ONLY)
   find_package(MPI REQUIRED COMPONENTS C)

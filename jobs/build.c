@@ -93,10 +93,13 @@ static void print_summary(const bf_build_opts *o, const bf_build_result *r, int 
                (long long)d->bars_negative_volume, (long long)d->bars_duplicate_ts,
                (long long)d->bars_hl_inconsistent, r->n_zero_iqr);
     }
-    printf("  timings (s, max over %d rank%s):", bf_mpi_size(), bf_mpi_size() > 1 ? "s" : "");
+    /* stages overlap on the build's threads: each is that stage's seconds
+     * summed over the threads that ran it; the total is wall time */
+    printf("  timings (s, max over %d rank%s; stages in thread-seconds):", bf_mpi_size(),
+           bf_mpi_size() > 1 ? "s" : "");
     for (int k = 0; k < BF_STAGE_COUNT; k++)
         printf(" %s %.2f", bf_stage_names[k], r->stage_s[k]);
-    printf(", total %.2f\n", r->total_s);
+    printf(", total (wall) %.3f\n", r->total_s);
     fflush(stdout);
 }
 
