@@ -9,6 +9,7 @@
 #include "core/feat/dataset_build.h"
 #include "core/feat/dataset_io.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -31,6 +32,7 @@ typedef struct bf_sym_rec {
                             speculative fit; valid while spec_cnt0 == cnt[0]) */
     int64_t scaled_nan;  /* NaN values among them */
     int64_t spec_cnt0;   /* leading train rows of the speculative fit (-1: none) */
+    int64_t stream_cnt[3]; /* rows streamed per split (one-pass builds) */
     int32_t spec_nz;     /* its zero-IQR features */
     /* pass-1 rows kept in memory (NULL: recompute in pass 2) */
     float *X, *y;
@@ -73,6 +75,12 @@ typedef struct bf_master_state {
     char files_crc[5][9];
     int64_t files_bytes[5];
     struct bf_kept_chunk *kept_arena; /* pass-1 rows kept for pass 2 (bump allocated) */
+    /* one-pass builds (build_stream.c): the split files written in pass 1 */
+    bf_split_file stream_sf[3];
+    int stream_open;           /* files created (0: not streaming) */
+    int64_t stream_rows[3];    /* rows written per split */
+    int64_t stream_val, stream_test; /* the boundaries they were written under */
+    int stream_guess;          /* 1 once those are fixed */
 } bf_master_state;
 
 /* Memory for kept rows: large anonymous mappings advised to use huge pages,
@@ -112,6 +120,45 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
                            bf_build_result *res);
 bf_status bf_build_finish_result(const bf_build_plan *p, bf_master_state *m,
                                  bf_build_result *res, double t0);
+
+/* ---- Streaming (build_stream.c) ----------------------------------------------
+ * One rank, per-symbol scaler, direct files: pass 1 writes each symbol's
+ * scaled rows into the split files in symbol order as symbols complete,
+ * under boundaries guessed from the first symbol recorded; the master build
+ * then checks the guess (bf_stream_finish when it held, else
+ * bf_stream_discard and the two-pass path). A worker takes a slot before it
+ * claims a symbol, fills it (rows scaled, their splits counted) and submits
+ * it; whoever completes the next symbol in order writes the ready ones. */
+typedef struct bf_stream bf_stream;
+typedef struct bf_stream_slot {
+    int worker, busy, processed;
+    int64_t sym;            /* index from lo */
+    int64_t n, cap;         /* rows held, capacity */
+    float *X, *y;           /* the symbol's rows that may be written (scaled once processed) */
+    int64_t *ts;
+    int64_t cnt[3], at[3];  /* rows per split and where they start */
+    int8_t *flags;          /* split of each row */
+    int64_t flags_cap;
+} bf_stream_slot;
+/* fixes m->stream_val/test/guess from the times recorded so far */
+typedef void (*bf_stream_guess_fn)(void *ctx);
+bf_status bf_stream_open(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+                         pthread_mutex_t *h5mu, int nworkers, bf_stream_guess_fn guess_fn,
+                         void *guess_ctx, bf_stream **out);
+bf_stream_slot *bf_stream_slot_get(bf_stream *s, int worker); /* NULL once aborted */
+bf_status bf_stream_slot_reserve(bf_stream_slot *sl, int64_t n, int F, int H);
+/* symbol i recorded: sl holds its rows, unscaled (NULL: none to write).
+ * The slot is processed (split, fitted, scaled) and written in symbol order
+ * once the guess is fixed, after the first slots' worth of symbols. */
+bf_status bf_stream_submit(bf_stream *s, int64_t i, bf_stream_slot *sl);
+void bf_stream_release(bf_stream *s, bf_stream_slot *sl);
+void bf_stream_abort(bf_stream *s);
+/* after the workers: every symbol written? frees s; m->stream_rows set */
+bf_status bf_stream_close(bf_stream *s);
+/* the guess held: exact row counts, files closed, scalers from pass 1 */
+bf_status bf_stream_finish(const bf_build_plan *p, bf_master_state *m);
+/* it did not (or the build failed): the files are removed */
+void bf_stream_discard(bf_master_state *m);
 
 /* names of the files in a version directory, in checksum order */
 #define BF_DS_NFILES 5

@@ -291,11 +291,13 @@ typedef struct p1_shared {
     int64_t nmiss;
     double stage[BF_STAGE_COUNT];
     bf_progress prog;
+    bf_stream *stream;         /* one-pass build (NULL: rows kept for pass 2) */
 } p1_shared;
 
 typedef struct p1_worker {
     p1_shared *sh;
     int main;                  /* the calling thread (draws the progress line) */
+    int id;
     bf_bars bars;
     bf_sym_rows w;
     int8_t *split;
@@ -316,6 +318,8 @@ static void p1_fail(p1_shared *sh, int64_t i, bf_status st, const char *msg)
     }
     sh->stop = 1;
     pthread_mutex_unlock(&sh->mu);
+    if (sh->stream)
+        bf_stream_abort(sh->stream);
 }
 
 /* Record symbol s (under sh->mu): counts, times, the spill, the kept-row
@@ -344,7 +348,7 @@ static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *kee
     *keep = 0;
     int64_t budget = o->memory_budget_bytes ? o->memory_budget_bytes : ((int64_t)512 << 20);
     int64_t bytes = n * ((int64_t)(p->F + p->H) * 4 + 8);
-    if (n > 0 && budget >= 0 && m->kept_bytes + bytes <= budget) {
+    if (n > 0 && budget >= 0 && m->kept_bytes + bytes <= budget && !sh->stream) {
         r->X = bf_kept_alloc(m, (size_t)n * (size_t)p->F * sizeof(float));
         r->y = bf_kept_alloc(m, (size_t)n * (size_t)p->H * sizeof(float));
         r->ts = bf_kept_alloc(m, (size_t)n * sizeof(int64_t));
@@ -367,7 +371,7 @@ static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *kee
     if (o->scaler == BF_SCALER_ROBUST_GLOBAL)
         bf_sampler_offer_symbol(&m->smp, (int32_t)s, w->rows.X, w->sel, ts, n);
     *guess = 0;
-    if (m->spec_median && n >= 2 && m->ntimes > 0) {
+    if (m->spec_median && n >= 2 && m->ntimes > 0 && !sh->stream) {
         if (m->ntimes != sh->spec_ntimes) {
             bf_split_spec sp = o->split;
             sp.purge_bars = p->purge;
@@ -380,6 +384,21 @@ static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *kee
         *gtest = sh->spec_test;
     }
     return BF_OK;
+}
+
+/* The one-pass build's guess (bf_stream_guess_fn): the boundaries from the
+ * times recorded so far, fixed for every symbol's rows */
+static void fix_guess(void *ctx)
+{
+    p1_shared *sh = ctx;
+    bf_master_state *m = sh->m;
+    pthread_mutex_lock(&sh->mu);
+    bf_split_spec sp = sh->o->split;
+    sp.purge_bars = sh->p->purge;
+    if (m->ntimes > 0 && bf_split_boundaries(&sp, m->times, m->ntimes, &m->stream_val,
+                                              &m->stream_test) == BF_OK)
+        __atomic_store_n(&m->stream_guess, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&sh->mu);
 }
 
 /* the number of leading train rows among n rows at times ts under the
@@ -420,7 +439,38 @@ static int spec_fit(p1_worker *wk, const bf_sym_rows *w, int64_t k, int F, bf_sc
     return bf_scaler_fit_masked(sc, w->rows.X, n, F, wk->use) == BF_OK;
 }
 
-static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
+/* One-pass build: symbol i's rows that may be written into slot sl, for the
+ * stream to split, fit, scale and write in order (none: the slot goes back). */
+static bf_status stream_symbol(p1_worker *wk, int64_t i, bf_stream_slot *sl)
+{
+    p1_shared *sh = wk->sh;
+    const bf_build_plan *p = sh->p;
+    const bf_sym_rows *w = &wk->w;
+    const int64_t n = w->n_sel;
+    if (n == 0) {
+        bf_stream_release(sh->stream, sl);
+        return bf_stream_submit(sh->stream, i, NULL);
+    }
+    const int F = p->F, H = p->H;
+    bf_status st = bf_stream_slot_reserve(sl, n, F, H);
+    if (st != BF_OK) {
+        bf_stream_release(sh->stream, sl);
+        return st;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t src = w->sel[j];
+        memcpy(sl->X + j * F, w->rows.X + src * F, (size_t)F * sizeof(float));
+        memcpy(sl->y + j * H, w->rows.y + src * H, (size_t)H * sizeof(float));
+    }
+    memcpy(sl->ts, w->sel_ts, (size_t)n * sizeof(int64_t));
+    sl->n = n;
+    return bf_stream_submit(sh->stream, i, sl);
+}
+
+/* Symbol i: compute, record, fit speculatively, then keep its rows (scaled
+ * when the fit was made) for pass 2 or hand them to the stream (sl). */
+static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider,
+                           bf_stream_slot *sl)
 {
     p1_shared *sh = wk->sh;
     const bf_build_plan *p = sh->p;
@@ -428,30 +478,44 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
     int64_t s = p->lo + i;
     if (rs == BF_ENOTFOUND && wk->mtext[0]) {
         char *t = strdup(wk->mtext);
+        if (!t && sl)
+            bf_stream_release(sh->stream, sl);
         BF_CHECK_ALLOC(t, strlen(wk->mtext) + 1);
         pthread_mutex_lock(&sh->mu);
         sh->miss[i] = t;
         sh->nmiss++;
         pthread_mutex_unlock(&sh->mu);
+        if (sl) { /* nothing to write; the build fails after pass 1 */
+            bf_stream_release(sh->stream, sl);
+            return bf_stream_submit(sh->stream, i, NULL);
+        }
         return BF_OK;
     }
-    BF_TRY(rs);
     bf_sym_rows *w = &wk->w;
-    BF_TRY(bf_ds_compute_symbol_sel(sh->o, &wk->bars, provider, w, wk->stage));
+    bf_status st = rs == BF_OK ? bf_ds_compute_symbol_sel(sh->o, &wk->bars, provider, w,
+                                                          wk->stage)
+                               : rs;
     int keep = 0, guess = 0;
     int64_t gval = 0, gtest = 0;
-    pthread_mutex_lock(&sh->mu);
-    bf_status st = record(sh, s, w, &keep, &gval, &gtest, &guess);
-    pthread_mutex_unlock(&sh->mu);
-    BF_TRY(st);
+    if (st == BF_OK) {
+        pthread_mutex_lock(&sh->mu);
+        st = record(sh, s, w, &keep, &gval, &gtest, &guess);
+        pthread_mutex_unlock(&sh->mu);
+    }
+    if (st != BF_OK) {
+        if (sl)
+            bf_stream_release(sh->stream, sl);
+        return st;
+    }
     bf_sym_rec *r = &m->rec[i];
     const int F = p->F, H = p->H;
     const int64_t n = w->n_sel;
     int scaled = 0;
+    bf_scaler sc;
+    memset(&sc, 0, sizeof sc);
     if (guess) {
         double t0 = bf_now();
         int64_t k = leading_train(wk, w->sel_ts, n, gval, gtest, p->purge);
-        bf_scaler sc;
         if (k >= 2 && spec_fit(wk, w, k, F, &sc)) { /* fewer: dropped (bf_build_set_counts) */
             memcpy(m->spec_median + i * F, sc.median, (size_t)F * sizeof(double));
             memcpy(m->spec_iqr + i * F, sc.iqr, (size_t)F * sizeof(double));
@@ -461,10 +525,12 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
                 r->scaled_nan = bf_scaler_apply_rows(&sc, w->rows.X, w->sel, n, r->X);
                 r->scaled = scaled = 1;
             }
-            bf_scaler_free(&sc);
         }
         wk->stage[BF_STAGE_SCALE] += bf_now() - t0;
     }
+    if (sl)
+        st = stream_symbol(wk, i, sl);
+    bf_scaler_free(&sc);
     if (keep) {
         const bf_feat_rows *rows = &w->rows;
         for (int64_t j = 0; j < n; j++) {
@@ -475,7 +541,7 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider)
         }
         memcpy(r->ts, w->sel_ts, (size_t)n * sizeof(int64_t));
     }
-    return BF_OK;
+    return st;
 }
 
 static void *p1_run(void *arg)
@@ -485,10 +551,17 @@ static void *p1_run(void *arg)
     const bf_build_plan *p = sh->p;
     int64_t nloc = p->hi - p->lo;
     for (;;) {
+        /* a one-pass build takes a slot for the rows first: at most two
+         * symbols per worker wait to be written in order */
+        bf_stream_slot *sl = sh->stream ? bf_stream_slot_get(sh->stream, wk->id) : NULL;
+        if (sh->stream && !sl)
+            break; /* the build failed */
         pthread_mutex_lock(&sh->h5mu);
         int64_t i = sh->next;
         if (sh->stop || i >= nloc) {
             pthread_mutex_unlock(&sh->h5mu);
+            if (sl)
+                bf_stream_release(sh->stream, sl);
             break;
         }
         sh->next = i + 1;
@@ -497,7 +570,7 @@ static void *p1_run(void *arg)
                                          &wk->bars, &provider, wk->mtext, sizeof wk->mtext,
                                          wk->stage);
         pthread_mutex_unlock(&sh->h5mu);
-        bf_status st = p1_symbol(wk, i, rs, provider);
+        bf_status st = p1_symbol(wk, i, rs, provider, sl);
         if (st != BF_OK) {
             p1_fail(sh, i, st, bf_last_error());
             break;
@@ -554,7 +627,18 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
     for (int k = 0; k < nw; k++) {
         wk[k].sh = sh;
         wk[k].main = k == 0;
+        wk[k].id = k;
         bf_bars_init(&wk[k].bars, "", o->spec.interval_s[0]);
+    }
+    /* one pass when one rank builds with per-symbol scalers into direct files */
+    bf_status ost = BF_OK;
+    if (bf_mpi_size() == 1 && m->spec_median && o->compress == 0 && bf_splitfile_direct_ok() &&
+        !o->no_stream)
+        ost = bf_stream_open(o, p, m, &sh->h5mu, nw, fix_guess, sh, &sh->stream);
+    if (ost != BF_OK) {
+        sh->st = ost;
+        snprintf(sh->msg, sizeof sh->msg, "%s", bf_last_error());
+        sh->stop = 1;
     }
     bf_progress_start(&sh->prog, "features (pass 1)", nloc);
     pthread_t *th = calloc((size_t)nw, sizeof *th);
@@ -568,6 +652,10 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
     free(th);
     bf_progress_end(&sh->prog);
     bf_status st = sh->st != BF_OK ? BF_FAIL(sh->st, "%s", sh->msg) : BF_OK;
+    if (sh->stream) {
+        bf_status cs = bf_stream_close(sh->stream);
+        st = st != BF_OK ? st : cs;
+    }
     for (int k = 0; k < nw; k++) {
         for (int j = 0; j < BF_STAGE_COUNT; j++)
             m->stage[j] += wk[k].stage[j];
@@ -732,12 +820,32 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
     if (st == BF_OK)
         st = bf_ds_agree(count_rows(o, &p, &m));
     m.stage[BF_STAGE_SPLIT] += bf_now() - ts0;
+    int streamed = 0;
+    if (st == BF_OK && m.stream_open) {
+        /* the rows went out under the guessed boundaries: they stand when
+         * the real ones are the same and every symbol's counts agree */
+        int held = m.stream_guess && m.val_start == m.stream_val &&
+                   m.test_start == m.stream_test;
+        for (int64_t i = 0; held && i < m.n_rec; i++)
+            held = memcmp(m.rec[i].cnt, m.rec[i].stream_cnt, sizeof m.rec[i].cnt) == 0;
+        double tf = bf_now();
+        if (held) {
+            st = bf_stream_finish(&p, &m);
+            streamed = st == BF_OK;
+        } else {
+            BF_INFO("split boundaries differ from the first symbol's: recomputing the rows "
+                    "(two passes)");
+            bf_stream_discard(&m);
+            m.refits = 0; /* counted again in pass 2 */
+        }
+        m.stage[BF_STAGE_WRITE] += bf_now() - tf;
+    }
     if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL) {
         double t1 = bf_now();
         st = bf_ds_agree(bf_global_scaler_fit(&p, &m));
         m.stage[BF_STAGE_SCALE] += bf_now() - t1;
     }
-    if (st == BF_OK)
+    if (st == BF_OK && !streamed)
         st = bf_build_pass2(o, &p, &m);
     if (st == BF_OK)
         st = bf_build_write_side_files(o, &p, &m);
@@ -750,6 +858,7 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
     }
     if (st == BF_OK)
         st = bf_build_finish_result(&p, &m, res, t0);
+    res->one_pass = streamed;
     bf_master_state_free(&m);
     bf_build_plan_free(&p);
     return st;

@@ -64,6 +64,9 @@ typedef struct bf_build_opts {
                                    the ranks. No output bit depends on it */
     int no_speculative_fit;     /* 1: fit every per-symbol scaler in pass 2 (tests compare the
                                    two; no output bit depends on it) */
+    int no_stream;              /* 1: never write rows in pass 1 (one-pass builds: one rank,
+                                   per-symbol scaler, no compression); no output bit
+                                   depends on it */
     /* delta only: fetching the new bars (core/data/fetch.h) */
     int no_fetch;               /* 1: use the cache as it is */
     const char *fetch_provider; /* fetch every symbol from this provider; NULL = from the
@@ -100,6 +103,7 @@ typedef struct bf_build_result {
     int n_zero_iqr;
     int64_t refits;          /* master, per-symbol scaler: symbols whose pass-1 fit was made
                                 under other split boundaries and was redone (all ranks) */
+    int one_pass;            /* master: rows written in pass 1 (build_stream.c) */
     bf_build_drops drops;
     double stage_s[BF_STAGE_COUNT]; /* max over ranks */
     double total_s;

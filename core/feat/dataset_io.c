@@ -482,14 +482,14 @@ int bf_splitfile_direct_ok(void)
  * unlimited rows, ~1 MiB chunks, no fill) whose chunks are all allocated
  * now; their addresses go to sf->addr[d] for pwrite. */
 static bf_status create_allocated(bf_split_file *sf, int d, const char *name, hid_t ftype,
-                                  int64_t esize, int64_t rows, int64_t cols)
+                                  int64_t esize, int64_t rows, int64_t cols, int64_t rows_hint)
 {
     int rank = cols == 1 ? 1 : 2;
     hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols}, maxd[2] = {H5S_UNLIMITED, (hsize_t)cols};
     int64_t cr = ((int64_t)1 << 20) / (cols * esize);
     cr = cr < 1 ? 1 : cr;
-    if (rows > 0 && cr > rows)
-        cr = rows;
+    if (rows_hint > 0 && cr > rows_hint)
+        cr = rows_hint;
     hsize_t chunk[2] = {(hsize_t)cr, (hsize_t)cols};
     hid_t space = H5Screate_simple(rank, dims, maxd);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -545,7 +545,7 @@ bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_
     if (st == BF_OK && bf_mpi_rank() == 0) {
         st = bf_h5_create(path, &sf->f);
         for (int d = 0; d < 4 && st == BF_OK; d++)
-            st = create_allocated(sf, d, g_sf_names[d], types[d], esize[d], total, cols[d]);
+            st = create_allocated(sf, d, g_sf_names[d], types[d], esize[d], total, cols[d], total);
         if (st == BF_OK)
             st = bf_splitfile_attrs(sf, split, spec, target_index, n_symbols);
         if (sf->f >= 0) {
@@ -577,6 +577,110 @@ bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_
     if (st != BF_OK)
         bf_splitfile_close_direct(sf);
     return st;
+}
+
+bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int64_t rows_hint,
+                                       int F, int H, const char *split,
+                                       const bf_feat_spec *spec, int target_index, int n_symbols)
+{
+    memset(sf, 0, sizeof *sf);
+    sf->f = -1;
+    sf->fd = -1;
+    sf->direct = 1;
+    sf->F = F;
+    sf->H = H;
+    snprintf(sf->path, sizeof sf->path, "%s", path);
+    snprintf(sf->split, sizeof sf->split, "%s", split);
+    const hid_t types[4] = {H5T_IEEE_F32LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_I64LE};
+    const int64_t cols[4] = {F, H, 1, 1}, esize[4] = {4, 4, 4, 8};
+    if (!bf_splitfile_direct_ok() || bf_mpi_size() != 1)
+        return BF_FAIL(BF_ERR, "growable split files need one rank and a little-endian host");
+    bf_status st = bf_h5_create(path, &sf->f);
+    for (int d = 0; d < 4 && st == BF_OK; d++)
+        st = create_allocated(sf, d, g_sf_names[d], types[d], esize[d], 0, cols[d], rows_hint);
+    if (st == BF_OK)
+        st = bf_splitfile_attrs(sf, split, spec, target_index, n_symbols);
+    if (st == BF_OK) {
+        sf->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (sf->fd < 0)
+            st = bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s' for writing", path);
+    }
+    if (st != BF_OK) {
+        if (sf->f >= 0)
+            bf_h5_close(sf->f);
+        sf->f = -1;
+        bf_splitfile_close_direct(sf);
+    }
+    return st;
+}
+
+/* dataset d of sf to extent `rows` (HDF5 allocates the chunks it newly
+ * covers at once: H5D_ALLOC_TIME_EARLY); their addresses appended to
+ * sf->addr[d] */
+static bf_status set_extent(bf_split_file *sf, int d, int64_t rows)
+{
+    const int64_t cols[4] = {sf->F, sf->H, 1, 1}, esize[4] = {4, 4, 4, 8};
+    hid_t ds = H5Dopen2(sf->f, g_sf_names[d], H5P_DEFAULT);
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols[d]};
+    if (ds < 0 || H5Dset_extent(ds, dims) < 0) {
+        if (ds >= 0)
+            H5Dclose(ds);
+        return BF_FAIL(BF_EIO, "cannot resize '%s' in '%s' to %lld rows (disk full?)",
+                       g_sf_names[d], sf->path, (long long)rows);
+    }
+    const int64_t cr = sf->chunk_rows[d], nc = (rows + cr - 1) / cr;
+    bf_status st = BF_OK;
+    if (nc > sf->nchunks[d]) {
+        int64_t *a = realloc(sf->addr[d], (size_t)nc * sizeof *a);
+        if (!a)
+            st = BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk addresses", (long long)nc);
+        else
+            sf->addr[d] = a;
+    }
+    for (int64_t c = sf->nchunks[d]; c < nc && st == BF_OK; c++) {
+        hsize_t at[2] = {(hsize_t)(c * cr), 0};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(ds, at, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
+            size != (hsize_t)(cr * cols[d] * esize[d]))
+            st = BF_FAIL(BF_EIO, "chunk %lld of '%s' in '%s' was not allocated", (long long)c,
+                         g_sf_names[d], sf->path);
+        else
+            sf->addr[d][c] = (int64_t)addr;
+    }
+    if (st == BF_OK && nc > sf->nchunks[d])
+        sf->nchunks[d] = nc;
+    H5Dclose(ds);
+    return st;
+}
+
+bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows)
+{
+    /* a dataset is extended only when the rows run past its allocated
+     * chunks, and only as far as the rows: shrinking one later would have
+     * HDF5 rewrite its last chunk */
+    for (int d = 0; d < 4; d++)
+        if (rows > sf->nchunks[d] * sf->chunk_rows[d])
+            BF_TRY(set_extent(sf, d, rows));
+    if (rows > sf->total)
+        sf->total = rows;
+    return BF_OK;
+}
+
+bf_status bf_splitfile_finish(bf_split_file *sf, int64_t rows)
+{
+    bf_status st = rows > sf->total ? BF_FAIL(BF_ERR, "'%s': %lld rows finished, %lld grown",
+                                              sf->path, (long long)rows, (long long)sf->total)
+                                    : BF_OK;
+    for (int d = 0; d < 4 && st == BF_OK; d++) /* never below an extent set before */
+        st = set_extent(sf, d, rows);
+    if (st == BF_OK)
+        st = bf_h5_attr_set_i64(sf->f, "/", "rows", rows);
+    sf->total = rows;
+    bf_status cs = bf_h5_close(sf->f);
+    sf->f = -1;
+    return st != BF_OK ? st : cs;
 }
 
 static bf_status pwrite_all(const bf_split_file *sf, const void *buf, size_t n, int64_t off)

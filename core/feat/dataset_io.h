@@ -93,6 +93,7 @@ typedef struct bf_split_file {
     int64_t chunk_rows[4], nchunks[4];
     int64_t *addr[4];
     char path[4400];
+    char split[8];
 } bf_split_file;
 
 /* Collective when parallel. Creates X (total x F) f32, y (total x H) f32,
@@ -128,6 +129,20 @@ bf_status bf_splitfile_pwrite(const bf_split_file *sf, int64_t row0, int64_t n, 
 /* close the descriptor, free the chunk tables (every rank; durability is
  * the caller's fsync) */
 bf_status bf_splitfile_close_direct(bf_split_file *sf);
+
+/* A direct split file whose rows are not known in advance (one rank): it is
+ * created with 0 rows (chunks of ~1 MiB, or of rows_hint rows when fewer)
+ * and kept open; bf_splitfile_grow extends every dataset to at least `rows`
+ * (HDF5 allocates the chunks at once, their addresses go to addr; HDF5
+ * calls: the caller serializes them with its other HDF5 calls);
+ * bf_splitfile_pwrite writes rows below that; bf_splitfile_finish sets the
+ * exact row count (and the "rows" attribute) and closes the HDF5 side
+ * (bf_splitfile_close_direct closes the rest). */
+bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int64_t rows_hint,
+                                       int F, int H, const char *split,
+                                       const bf_feat_spec *spec, int target_index, int n_symbols);
+bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows);
+bf_status bf_splitfile_finish(bf_split_file *sf, int64_t rows);
 
 /* ---- names, directories ----------------------------------------------------- */
 

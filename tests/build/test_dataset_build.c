@@ -129,64 +129,81 @@ static void check_crc_combine(void)
     }
 }
 
-/* The scaler fits made in pass 1 under boundaries guessed from the times
- * seen so far: with one worker, symbols go in name order, and "AAA" starts
- * months after the others, so the guess made from its times alone is wrong
- * and its fit must be redone in pass 2 (refits >= 1). The datasets and
- * scalers must be bit-identical to a build that fits everything in pass 2. */
-static void check_speculative_fit(void)
+/* The ways a one-rank master build can go, on the same cache, must give
+ * bit-identical datasets and scalers:
+ *   variant 0: the default: rows written in pass 1 (one pass) when the
+ *              boundaries guessed from the first symbols hold, else two
+ *              passes;
+ *   variant 1: two passes, every scaler fitted in pass 2;
+ *   variant 2: two passes with the fits made in pass 1 (redone where the
+ *              final boundaries give other train rows).
+ * One worker, so symbols go in name order and the guess is made from the
+ * first two. nlate symbols (the first ones) start months after the others.
+ * want_one_pass: 1 or 0 as variant 0 must go, -1 either way (whether two
+ * symbols' times give the final boundaries depends on their missing bars). */
+static void check_variants(const char *tag, int nsym, int nlate, int want_one_pass,
+                           int want_refit)
 {
-    static const char *syms[] = {"AAA", "BBB", "CCC"};
-    char cache[700], ds[2][700];
-    snprintf(cache, sizeof cache, "%s/cache_spec", g_root);
-    for (int i = 0; i < 3; i++) {
-        int64_t first = bf_days_from_civil(2023, i == 0 ? 4 : 1, 3);
-        bf_status st = bt_write_cache(cache, "synthetic", first, i == 0 ? 110 : 150, syms[i]);
+    static const char *all[] = {"AAA", "BBB", "CCC", "DDD", "EEE"};
+    char cache[700], ds[3][700];
+    snprintf(cache, sizeof cache, "%s/cache_%s", g_root, tag);
+    for (int i = 0; i < nsym; i++) {
+        int64_t first = bf_days_from_civil(2023, i < nlate ? 4 : 1, 3);
+        bf_status st = bt_write_cache(cache, "synthetic", first, i < nlate ? 110 : 150, all[i]);
         T_CHECK(st == BF_OK, "cache: %s", bf_last_error());
     }
-    bf_build_result res[2];
-    for (int k = 0; k < 2; k++) {
-        snprintf(ds[k], sizeof ds[k], "%s/ds_spec%d", g_root, k);
+    bf_build_result res[3];
+    for (int k = 0; k < 3; k++) {
+        snprintf(ds[k], sizeof ds[k], "%s/ds_%s%d", g_root, tag, k);
         bf_build_opts o;
         opts(&o, ds[k]);
-        o.symbols = syms;
-        o.n_symbols = 3;
+        o.symbols = all;
+        o.n_symbols = nsym;
         o.cache_dir = cache;
         o.threads = 1;
-        o.no_speculative_fit = k;
+        o.no_speculative_fit = k == 1;
+        o.no_stream = k == 2;
         bf_status st = bf_build_master(&o, &res[k]);
-        T_CHECK(st == BF_OK, "build (speculative fit %s): %s", k ? "off" : "on", bf_last_error());
+        T_CHECK(st == BF_OK, "%s: build variant %d: %s", tag, k, bf_last_error());
     }
-    T_CHECK(res[0].refits >= 1 && res[0].refits < 3, "speculative fits redone: %lld (expected "
-            "AAA's, at least, and not all 3)", (long long)res[0].refits);
+    T_CHECK(want_one_pass < 0 || res[0].one_pass == want_one_pass,
+            "%s: one pass %d, expected %d", tag, res[0].one_pass, want_one_pass);
+    T_CHECK(!res[1].one_pass && !res[2].one_pass, "%s: two-pass variants wrote in pass 1", tag);
     T_EQ_I(res[1].refits, 0);
-    for (int k = 0; k < 3; k++)
-        T_EQ_I(res[0].rows[k], res[1].rows[k]);
+    if (want_refit)
+        T_CHECK(res[2].refits >= 1 && res[2].refits < nsym, "%s: pass-1 fits redone: %lld "
+                "(expected the late symbols', and not all %d)", tag, (long long)res[2].refits,
+                nsym);
+    else
+        T_EQ_I(res[2].refits, 0);
     static const char *splits[] = {"train", "val", "test"};
-    for (int k = 0; k < 3; k++) {
-        bf_dataset a, b;
-        T_CHECK(bf_dataset_open(ds[0], splits[k], &a) == BF_OK, "open: %s", bf_last_error());
-        T_CHECK(bf_dataset_open(ds[1], splits[k], &b) == BF_OK, "open: %s", bf_last_error());
-        T_CHECK(a.n == b.n && memcmp(a.X, b.X, (size_t)a.n * a.F * sizeof *a.X) == 0 &&
-                memcmp(a.y, b.y, (size_t)a.n * a.H * sizeof *a.y) == 0 &&
-                memcmp(a.ts, b.ts, (size_t)a.n * sizeof *a.ts) == 0,
-                "%s split differs between speculative and pass-2 fits", splits[k]);
-        if (k == 0) {
-            double *ma, *ia, *mb, *ib;
-            int64_t ra, rb;
-            T_CHECK(bf_dataset_scalers_load(&a.meta, &ma, &ia, &ra) == BF_OK, "scalers a");
-            T_CHECK(bf_dataset_scalers_load(&b.meta, &mb, &ib, &rb) == BF_OK, "scalers b");
-            T_CHECK(ra == rb && memcmp(ma, mb, (size_t)ra * a.F * sizeof *ma) == 0 &&
-                    memcmp(ia, ib, (size_t)ra * a.F * sizeof *ia) == 0,
-                    "scalers differ between speculative and pass-2 fits");
-            free(ma);
-            free(ia);
-            free(mb);
-            free(ib);
+    for (int v = 1; v < 3; v++)
+        for (int k = 0; k < 3; k++) {
+            T_EQ_I(res[0].rows[k], res[v].rows[k]);
+            bf_dataset a, b;
+            T_CHECK(bf_dataset_open(ds[0], splits[k], &a) == BF_OK, "open: %s", bf_last_error());
+            T_CHECK(bf_dataset_open(ds[v], splits[k], &b) == BF_OK, "open: %s", bf_last_error());
+            T_CHECK(a.n == b.n && memcmp(a.X, b.X, (size_t)a.n * a.F * sizeof *a.X) == 0 &&
+                        memcmp(a.y, b.y, (size_t)a.n * a.H * sizeof *a.y) == 0 &&
+                        memcmp(a.sym_id, b.sym_id, (size_t)a.n * sizeof *a.sym_id) == 0 &&
+                        memcmp(a.ts, b.ts, (size_t)a.n * sizeof *a.ts) == 0,
+                    "%s: %s split differs between variants 0 and %d", tag, splits[k], v);
+            if (k == 0) {
+                double *ma, *ia, *mb, *ib;
+                int64_t ra, rb;
+                T_CHECK(bf_dataset_scalers_load(&a.meta, &ma, &ia, &ra) == BF_OK, "scalers a");
+                T_CHECK(bf_dataset_scalers_load(&b.meta, &mb, &ib, &rb) == BF_OK, "scalers b");
+                T_CHECK(ra == rb && memcmp(ma, mb, (size_t)ra * a.F * sizeof *ma) == 0 &&
+                            memcmp(ia, ib, (size_t)ra * a.F * sizeof *ia) == 0,
+                        "%s: scalers differ between variants 0 and %d", tag, v);
+                free(ma);
+                free(ia);
+                free(mb);
+                free(ib);
+            }
+            bf_dataset_free(&a);
+            bf_dataset_free(&b);
         }
-        bf_dataset_free(&a);
-        bf_dataset_free(&b);
-    }
 }
 
 int main(int argc, char **argv)
@@ -208,7 +225,9 @@ int main(int argc, char **argv)
         T_CHECK(st == BF_OK, "cache: %s", bf_last_error());
     }
 
-    check_speculative_fit();
+    check_variants("same", 4, 0, 1, 0);    /* one calendar: one pass */
+    check_variants("late1", 3, 1, -1, 1);  /* the first symbol starts late */
+    check_variants("late2", 5, 2, 0, 1);   /* the guess from the first two fails */
 
     /* a good build */
     bf_build_opts o;
