@@ -74,6 +74,7 @@ typedef struct bf_master_state {
     double stage[BF_STAGE_COUNT];
     char files_crc[5][9];
     int64_t files_bytes[5];
+    int files_crc_known[5];    /* set before the commit (one-pass split files) */
     struct bf_kept_chunk *kept_arena; /* pass-1 rows kept for pass 2 (bump allocated) */
     /* one-pass builds (build_stream.c): the split files written in pass 1 */
     bf_split_file stream_sf[3];

@@ -350,6 +350,11 @@ bf_status bf_stream_finish(const bf_build_plan *p, bf_master_state *m)
     for (int k = 0; k < m->stream_open; k++) {
         bf_split_file *sf = &m->stream_sf[k];
         bf_status fs = bf_splitfile_finish(sf, m->stream_rows[k]);
+        if (fs == BF_OK && sf->crc_known) { /* from the rows as written */
+            bf_ds_hex32(sf->file_crc, m->files_crc[k]);
+            m->files_bytes[k] = sf->file_bytes;
+            m->files_crc_known[k] = 1;
+        }
         bf_status cs = bf_splitfile_close_direct(sf);
         st = st != BF_OK ? st : (fs != BF_OK ? fs : cs);
     }

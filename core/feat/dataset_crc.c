@@ -176,9 +176,14 @@ crc32_vclmul(uint32_t s, const unsigned char *p, size_t n)
     x1 = fold512(x0, k1, x1);
     x2 = fold512(x1, k1, x2);
     x3 = fold512(x2, k1, x3);
-    return clmul_finish(_mm512_extracti32x4_epi32(x3, 0), _mm512_extracti32x4_epi32(x3, 1),
-                        _mm512_extracti32x4_epi32(x3, 2), _mm512_extracti32x4_epi32(x3, 3), p,
-                        n);
+    __m128i a0 = _mm512_extracti32x4_epi32(x3, 0), a1 = _mm512_extracti32x4_epi32(x3, 1),
+            a2 = _mm512_extracti32x4_epi32(x3, 2), a3 = _mm512_extracti32x4_epi32(x3, 3);
+    /* clean upper state before the SSE finish (and the caller's SSE code):
+     * GCC turned the call into a jump without VZEROUPPER, and the dirty
+     * ZMM state then slowed every later SSE instruction (pass 1's features
+     * ran 2x slower once the checksums ran on its threads) */
+    _mm256_zeroupper();
+    return clmul_finish(a0, a1, a2, a3, p, n);
 }
 #endif
 

@@ -2,6 +2,8 @@
 /* dataset_io.c - see dataset_io.h. */
 #include "core/feat/dataset_io.h"
 
+#include "core/feat/dataset_crc.h"
+
 #include "core/base/fsutil.h"
 #include "core/base/h5.h"
 #include "core/base/log.h"
@@ -632,10 +634,20 @@ static bf_status set_extent(bf_split_file *sf, int d, int64_t rows)
     bf_status st = BF_OK;
     if (nc > sf->nchunks[d]) {
         int64_t *a = realloc(sf->addr[d], (size_t)nc * sizeof *a);
-        if (!a)
-            st = BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk addresses", (long long)nc);
-        else
+        if (a)
             sf->addr[d] = a;
+        uint32_t *cc = a ? realloc(sf->ccrc[d], (size_t)nc * sizeof *cc) : NULL;
+        if (cc)
+            sf->ccrc[d] = cc;
+        int64_t *cf = cc ? realloc(sf->cfill[d], (size_t)nc * sizeof *cf) : NULL;
+        if (cf)
+            sf->cfill[d] = cf;
+        if (!cf)
+            st = BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk addresses", (long long)nc);
+        for (int64_t c = sf->nchunks[d]; c < nc && st == BF_OK; c++) {
+            sf->ccrc[d][c] = 0;
+            sf->cfill[d][c] = 0;
+        }
     }
     for (int64_t c = sf->nchunks[d]; c < nc && st == BF_OK; c++) {
         hsize_t at[2] = {(hsize_t)(c * cr), 0};
@@ -668,6 +680,92 @@ bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows)
     return BF_OK;
 }
 
+typedef struct crc_region {
+    int64_t at, len;
+    uint32_t crc;
+} crc_region;
+
+static int cmp_region(const void *a, const void *b)
+{
+    int64_t x = ((const crc_region *)a)->at, y = ((const crc_region *)b)->at;
+    return x < y ? -1 : x > y;
+}
+
+/* CRC of bytes [a, b) of fd, continuing crc */
+static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigned char *buf,
+                         size_t cap, uint32_t *crc)
+{
+    while (a < b) {
+        size_t want = (size_t)(b - a) < cap ? (size_t)(b - a) : cap;
+        ssize_t got = pread(fd, buf, want, (off_t)a);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return bf_fail_errno(__FILE__, __LINE__, "pread", "cannot read back '%s'", path);
+        *crc = bf_ds_crc32(*crc, buf, (size_t)got);
+        a += got;
+    }
+    return BF_OK;
+}
+
+/* The file's CRC-32 from its chunks' running CRCs and the bytes between
+ * them (HDF5's metadata, unwritten chunk tails), read back. 0 (and nothing
+ * set) when a chunk was not written by appends. */
+static bf_status crc_from_chunks(bf_split_file *sf)
+{
+    int64_t nr = 0;
+    for (int d = 0; d < 4; d++) {
+        if (!sf->cfill[d])
+            return BF_OK;
+        for (int64_t c = 0; c < sf->nchunks[d]; c++) {
+            if (sf->cfill[d][c] < 0)
+                return BF_OK;
+            nr += sf->cfill[d][c] > 0;
+        }
+    }
+    crc_region *rg = malloc((size_t)(nr ? nr : 1) * sizeof *rg);
+    unsigned char *buf = malloc((size_t)1 << 20);
+    int fd = open(sf->path, O_RDONLY | O_CLOEXEC);
+    bf_status st = rg && buf ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'",
+                                                sf->path);
+    if (st == BF_OK && fd < 0)
+        st = bf_fail_errno(__FILE__, __LINE__, "open", "cannot read back '%s'", sf->path);
+    struct stat sb;
+    if (st == BF_OK && fstat(fd, &sb) != 0)
+        st = bf_fail_errno(__FILE__, __LINE__, "fstat", "cannot stat '%s'", sf->path);
+    int64_t k = 0;
+    for (int d = 0; d < 4 && st == BF_OK; d++)
+        for (int64_t c = 0; c < sf->nchunks[d]; c++)
+            if (sf->cfill[d][c] > 0)
+                rg[k++] = (crc_region){sf->addr[d][c], sf->cfill[d][c], sf->ccrc[d][c]};
+    if (st == BF_OK)
+        qsort(rg, (size_t)nr, sizeof *rg, cmp_region);
+    uint32_t crc = 0;
+    int64_t pos = 0, size = st == BF_OK ? (int64_t)sb.st_size : 0;
+    for (int64_t i = 0; i < nr && st == BF_OK; i++) {
+        if (rg[i].at < pos || rg[i].at + rg[i].len > size) {
+            st = BF_FAIL(BF_ERR, "'%s': chunk at %lld overlaps the bytes before it or the end",
+                         sf->path, (long long)rg[i].at);
+            break;
+        }
+        st = crc_gap(fd, sf->path, pos, rg[i].at, buf, (size_t)1 << 20, &crc);
+        crc = bf_ds_crc32_combine(crc, rg[i].crc, rg[i].len);
+        pos = rg[i].at + rg[i].len;
+    }
+    if (st == BF_OK)
+        st = crc_gap(fd, sf->path, pos, size, buf, (size_t)1 << 20, &crc);
+    if (st == BF_OK) {
+        sf->file_crc = crc;
+        sf->file_bytes = size;
+        sf->crc_known = 1;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(rg);
+    free(buf);
+    return st;
+}
+
 bf_status bf_splitfile_finish(bf_split_file *sf, int64_t rows)
 {
     bf_status st = rows > sf->total ? BF_FAIL(BF_ERR, "'%s': %lld rows finished, %lld grown",
@@ -680,7 +778,10 @@ bf_status bf_splitfile_finish(bf_split_file *sf, int64_t rows)
     sf->total = rows;
     bf_status cs = bf_h5_close(sf->f);
     sf->f = -1;
-    return st != BF_OK ? st : cs;
+    st = st != BF_OK ? st : cs;
+    if (st == BF_OK)
+        st = crc_from_chunks(sf);
+    return st;
 }
 
 static bf_status pwrite_all(const bf_split_file *sf, const void *buf, size_t n, int64_t off)
@@ -717,6 +818,19 @@ static bf_status write_rows(const bf_split_file *sf, int d, int64_t r, int64_t n
         int64_t k = (end < r + n ? end : r + n) - r;
         int64_t at = sf->addr[d][c0] + (r - c0 * cr) * rb;
         BF_TRY(pwrite_all(sf, p, (size_t)(k * rb), at));
+        for (int64_t rr = r, left = k; sf->cfill[d] && left > 0;) { /* chunk by chunk */
+            int64_t cc = rr / cr, take = (cc + 1) * cr - rr;
+            take = take < left ? take : left;
+            if (sf->cfill[d][cc] == (rr - cc * cr) * rb) { /* an append: the CRC runs on */
+                sf->ccrc[d][cc] = bf_ds_crc32(sf->ccrc[d][cc], p + (rr - r) * rb,
+                                              (size_t)(take * rb));
+                sf->cfill[d][cc] += take * rb;
+            } else {
+                sf->cfill[d][cc] = -1;
+            }
+            rr += take;
+            left -= take;
+        }
 #ifdef SYNC_FILE_RANGE_WRITE
         /* start writing these bytes back now: the device works while the
          * build computes, and the fsync at the commit (the durability
@@ -760,7 +874,11 @@ bf_status bf_splitfile_close_direct(bf_split_file *sf)
 #endif
     for (int d = 0; d < 4; d++) {
         free(sf->addr[d]);
+        free(sf->ccrc[d]);
+        free(sf->cfill[d]);
         sf->addr[d] = NULL;
+        sf->ccrc[d] = NULL;
+        sf->cfill[d] = NULL;
     }
     if (fd >= 0 && close(fd) != 0)
         return bf_fail_errno(__FILE__, __LINE__, "close", "closing '%s' failed (disk full?)",

@@ -94,6 +94,14 @@ typedef struct bf_split_file {
     int64_t *addr[4];
     char path[4400];
     char split[8];
+    /* growable files: the CRC-32 of each chunk's bytes as written (appends
+     * only; a chunk written otherwise gets fill -1), so the file's CRC-32
+     * needs no second read of the rows (bf_splitfile_finish) */
+    uint32_t *ccrc[4];
+    int64_t *cfill[4];
+    int crc_known;           /* after finish: file_crc is the file's CRC-32 */
+    uint32_t file_crc;
+    int64_t file_bytes;
 } bf_split_file;
 
 /* Collective when parallel. Creates X (total x F) f32, y (total x H) f32,
@@ -136,7 +144,9 @@ bf_status bf_splitfile_close_direct(bf_split_file *sf);
  * (HDF5 allocates the chunks at once, their addresses go to addr; HDF5
  * calls: the caller serializes them with its other HDF5 calls);
  * bf_splitfile_pwrite writes rows below that; bf_splitfile_finish sets the
- * exact row count (and the "rows" attribute) and closes the HDF5 side
+ * exact row count (and the "rows" attribute), closes the HDF5 side and,
+ * when every row was appended in order, sets file_crc from the chunks'
+ * running CRCs and the few metadata bytes between them
  * (bf_splitfile_close_direct closes the rest). */
 bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int64_t rows_hint,
                                        int F, int H, const char *split,
