@@ -269,13 +269,31 @@ bf_status bf_h5_read_into(hid_t file, const char *name, bf_h5_type t, void *data
                           int64_t cols)
 {
     char fnbuf[512];
-    int64_t r, c;
-    BF_TRY(bf_h5_shape(file, name, &r, &c));
-    if (r != rows || c != cols)
+    /* one open for the shape, the type and the data (a cache file's columns
+     * are read thousands of times in a build) */
+    hid_t ds = bf_h5_exists(file, name) ? H5Dopen2(file, name, H5P_DEFAULT) : -1;
+    if (ds < 0) {
+        int64_t r, c;
+        BF_TRY(bf_h5_shape(file, name, &r, &c)); /* says what is wrong */
+        return BF_FAIL(BF_ECORRUPT, "cannot open dataset '%s' in '%s'", name, FNAME(file));
+    }
+    hid_t sp = H5Dget_space(ds);
+    int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t d[2] = {0, 1};
+    if (rank >= 1 && rank <= 2)
+        H5Sget_simple_extent_dims(sp, d, NULL);
+    if (sp >= 0)
+        H5Sclose(sp);
+    int64_t r = (int64_t)d[0], c = rank == 2 ? (int64_t)d[1] : 1;
+    if (rank < 1 || rank > 2 || r != rows || c != cols) {
+        H5Dclose(ds);
+        if (rank < 1 || rank > 2)
+            return BF_FAIL(BF_ECORRUPT, "dataset '%s' in '%s' has rank %d (expected 1 or 2)",
+                           name, FNAME(file), rank);
         return BF_FAIL(BF_ECORRUPT, "dataset '%s' in '%s' is %lld x %lld, expected %lld x %lld",
                        name, FNAME(file), (long long)r, (long long)c, (long long)rows,
                        (long long)cols);
-    hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+    }
     bf_status st = check_dtype(ds, t, name, file);
     if (st == BF_OK && rows > 0 &&
         H5Dread(ds, mem_type(t), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
