@@ -44,6 +44,11 @@ int bf_job_usage_error(bf_job *j, const char *fmt, ...) __attribute__((format(pr
  * Returns the count in force. */
 int bf_job_set_threads(int num_workers);
 
+/* gpu_probe.c: the CUDA runtime, cuDNN and NCCL versions and the devices,
+ * by loading the libraries now (never fails; missing ones read 0) */
+struct bf_gpu_info;
+void bf_gpu_probe(struct bf_gpu_info *info);
+
 /* Subcommands (one file each in jobs/). */
 int bf_job_fetch(int argc, char **argv);
 int bf_job_build(int argc, char **argv);

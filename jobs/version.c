@@ -1,7 +1,8 @@
 /* version.c - `barforge version [--json]`: barforge's version and git
  * revision and the version of every linked library. Tests and tools parse
  * the JSON form. Needs no MPI launch (MPI_Get_library_version works before
- * MPI_Init). */
+ * MPI_Init). The CUDA stack is probed at run time (gpu_probe.c): the binary
+ * does not link it. */
 #include "jobs/job.h"
 
 #include "bf_build_info.h"
@@ -17,10 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef BF_HAVE_CUDA
-void bf_gpu_query(bf_gpu_info *info) { memset(info, 0, sizeof *info); }
-#endif
 
 static void fmt_cuda(char *buf, size_t n, int v)
 {
@@ -65,7 +62,11 @@ int bf_job_version(int argc, char **argv)
     char blas[160];
     snprintf(blas, sizeof blas, "%s", openblas_get_config());
     bf_gpu_info g;
-    bf_gpu_query(&g);
+#ifdef BF_CUDA_BUILT
+    bf_gpu_probe(&g); /* loads the CUDA libraries now (jobs/gpu_probe.c) */
+#else
+    memset(&g, 0, sizeof g);
+#endif
     char rt[16], drv[16], dnn[16], nccl[16];
     fmt_cuda(rt, sizeof rt, g.runtime_version);
     fmt_cuda(drv, sizeof drv, g.driver_version);
@@ -79,7 +80,7 @@ int bf_job_version(int argc, char **argv)
                  g.nccl_version % 100);
     else
         snprintf(nccl, sizeof nccl, "none");
-#ifdef BF_HAVE_CUDA
+#ifdef BF_CUDA_BUILT
     const int cuda_built = 1;
 #else
     const int cuda_built = 0;
