@@ -171,9 +171,10 @@ int bf_job_build(int argc, char **argv)
          "shared split files: independent (faster on one node) or collective (two-phase "
          "buffering, for parallel file systems)", &mpio, "independent,collective", NULL, NULL,
          NULL},
-        {"memory-budget-mb", BF_OPT_NONNEG, "512", "per rank: feature rows kept in memory "
-         "between the passes; symbols beyond it are recomputed (0 = keep none)", &mem_mb, NULL,
-         NULL, NULL, NULL},
+        {"memory-budget-mb", BF_OPT_NONNEG, "512", "two-pass builds (several ranks, global "
+         "scaler, compression), per rank: feature rows kept in memory between the passes; "
+         "symbols beyond it are recomputed (0 = keep none). One rank with per-symbol scalers "
+         "builds in one pass and keeps no rows", &mem_mb, NULL, NULL, NULL, NULL},
         {"num-workers", BF_OPT_NONNEG, "0", "CPU threads per rank (at most the cores online; "
          "0 = BARFORGE_THREADS, else the cores divided among the ranks); no output bit depends "
          "on it", &workers, NULL, NULL, NULL, NULL},
