@@ -436,6 +436,18 @@ static bf_status one_symbol(const bf_build_opts *o, const bf_build_plan *p, bf_m
     return BF_OK;
 }
 
+/* Keep the failure of the lowest symbol index seen so far (call inside an
+ * OpenMP critical section: messages are per thread, so it is copied now). */
+static void keep_first_failure(int64_t i, bf_status st, int64_t *first_bad, bf_status *bad_st,
+                               char *msg, size_t n)
+{
+    if (i < *first_bad) {
+        *first_bad = i;
+        *bad_st = st;
+        snprintf(msg, n, "%s", bf_last_error());
+    }
+}
+
 /* Fit (per-symbol scaler) and apply the scaler to the kept rows of the
  * symbols [a, b) on OpenMP threads: symbols are independent and each one's
  * arithmetic is the same whatever thread does it, so the output does not
@@ -468,11 +480,7 @@ static bf_status scale_kept(const bf_build_plan *p, bf_master_state *m, int64_t 
             }
             if (st != BF_OK) {
 #pragma omp critical(bf_scale_kept_err)
-                if (s < first_bad) {
-                    first_bad = s;
-                    bad_st = st;
-                    snprintf(msg, sizeof msg, "%s", bf_last_error());
-                }
+                keep_first_failure(s, st, &first_bad, &bad_st, msg, sizeof msg);
                 continue;
             }
             nz += nz1;
@@ -672,11 +680,7 @@ static bf_status pass2_direct(const bf_build_opts *o, const bf_build_plan *p, bf
             bf_status ss = prep_symbol(p, m, p->lo + i, &kept, global, &nz, at + 3 * i, &ks);
             if (ss != BF_OK) {
 #pragma omp critical(bf_pass2_direct_err)
-                if (i < first_bad) {
-                    first_bad = i;
-                    bad_st = ss;
-                    snprintf(msg, sizeof msg, "%s", bf_last_error());
-                }
+                keep_first_failure(i, ss, &first_bad, &bad_st, msg, sizeof msg);
             }
         }
         if (first_bad != INT64_MAX)
@@ -701,11 +705,7 @@ static bf_status pass2_direct(const bf_build_opts *o, const bf_build_plan *p, bf
                                                       at[3 * i + k], row0[3 * i + k]);
                     if (ss != BF_OK) {
 #pragma omp critical(bf_pass2_direct_err)
-                        if (i < first_bad) {
-                            first_bad = i;
-                            bad_st = ss;
-                            snprintf(msg, sizeof msg, "%s", bf_last_error());
-                        }
+                        keep_first_failure(i, ss, &first_bad, &bad_st, msg, sizeof msg);
                         break;
                     }
                 }

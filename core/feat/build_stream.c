@@ -4,14 +4,15 @@
  * With one rank and the per-symbol scaler, a symbol's place in each split
  * file is the sum of the rows of the symbols before it, and its rows, split
  * and scaler follow from the split boundaries. The boundaries need every
- * symbol's row times; the stream guesses them from the first symbol
- * recorded (symbols share a calendar) and writes every symbol under that
- * guess, in symbol order, as symbols complete: each worker hands over its
- * finished symbol in one of its two slots, and whoever completes the next
- * symbol in order writes it and every ready one after it. The split files
- * then grow as rows arrive (bf_splitfile_grow). So the rows reach the page
- * cache, and the disk, while later symbols are still being computed, and no
- * rows are kept in memory for a second pass.
+ * symbol's row times; the stream guesses them from the times of the first
+ * symbols recorded (as many as the slots hold; symbols share a calendar, and
+ * a few of them cover the bars any one misses) and writes every symbol under
+ * that guess, in symbol order, as symbols complete: each worker hands over
+ * its finished symbol in one of its two slots, and whoever completes the
+ * next symbol in order processes and writes it and every ready one after
+ * it. The split files grow as rows arrive (bf_splitfile_grow). So the rows
+ * reach the page cache, and the disk, while later symbols are still being
+ * computed, and no rows are kept in memory for a second pass.
  *
  * When the final boundaries differ from the guess, or a symbol's final
  * counts from its streamed ones, the files are deleted and the two-pass

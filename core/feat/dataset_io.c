@@ -527,9 +527,7 @@ static bf_status create_allocated(bf_split_file *sf, int d, const char *name, hi
 
 static const char *const g_sf_names[4] = {"X", "y", "sym_id", "ts"};
 
-bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_t total, int F,
-                                     int H, const char *split, const bf_feat_spec *spec,
-                                     int target_index, int n_symbols)
+static void direct_init(bf_split_file *sf, const char *path, int F, int H, const char *split)
 {
     memset(sf, 0, sizeof *sf);
     sf->f = -1;
@@ -537,8 +535,16 @@ bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_
     sf->direct = 1;
     sf->F = F;
     sf->H = H;
-    sf->total = total;
     snprintf(sf->path, sizeof sf->path, "%s", path);
+    snprintf(sf->split, sizeof sf->split, "%s", split);
+}
+
+bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_t total, int F,
+                                     int H, const char *split, const bf_feat_spec *spec,
+                                     int target_index, int n_symbols)
+{
+    direct_init(sf, path, F, H, split);
+    sf->total = total;
     const hid_t types[4] = {H5T_IEEE_F32LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_I64LE};
     const int64_t cols[4] = {F, H, 1, 1}, esize[4] = {4, 4, 4, 8};
     bf_status st = BF_OK;
@@ -585,14 +591,7 @@ bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int6
                                        int F, int H, const char *split,
                                        const bf_feat_spec *spec, int target_index, int n_symbols)
 {
-    memset(sf, 0, sizeof *sf);
-    sf->f = -1;
-    sf->fd = -1;
-    sf->direct = 1;
-    sf->F = F;
-    sf->H = H;
-    snprintf(sf->path, sizeof sf->path, "%s", path);
-    snprintf(sf->split, sizeof sf->split, "%s", split);
+    direct_init(sf, path, F, H, split);
     const hid_t types[4] = {H5T_IEEE_F32LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_I64LE};
     const int64_t cols[4] = {F, H, 1, 1}, esize[4] = {4, 4, 4, 8};
     if (!bf_splitfile_direct_ok() || bf_mpi_size() != 1)
