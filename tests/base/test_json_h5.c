@@ -149,6 +149,14 @@ int main(void)
         return 1;
     test_json(dir);
     test_h5(dir);
+    /* this process never started MPI (a world of one without it): parallel
+     * files are refused with a message, not a crash inside MPI-IO */
+    char pp[600];
+    snprintf(pp, sizeof pp, "%s/par.h5", dir);
+    hid_t pf = -1;
+    T_EQ_I(bf_h5_create_parallel(pp, &pf), BF_EINVAL);
+    T_CONTAINS(bf_last_error(), "parallel HDF5 needs MPI");
+    T_EQ_I(bf_h5_open_parallel(pp, &pf), BF_EINVAL);
     test_fs(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
