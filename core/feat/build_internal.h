@@ -132,14 +132,12 @@ bf_status bf_build_finish_result(const bf_build_plan *p, bf_master_state *m,
  * it; whoever completes the next symbol in order writes the ready ones. */
 typedef struct bf_stream bf_stream;
 typedef struct bf_stream_slot {
-    int worker, busy, processed;
+    int busy, processed;
     int64_t sym;            /* index from lo */
     int64_t n, cap;         /* rows held, capacity */
     float *X, *y;           /* the symbol's rows that may be written (scaled once processed) */
     int64_t *ts;
     int64_t cnt[3], at[3];  /* rows per split and where they start */
-    int8_t *flags;          /* split of each row */
-    int64_t flags_cap;
 } bf_stream_slot;
 /* fixes m->stream_val/test/guess from the times recorded so far */
 typedef void (*bf_stream_guess_fn)(void *ctx);

@@ -506,11 +506,9 @@ int bf_build_threads(const bf_build_opts *o)
 
 /* Scale one symbol's rows in place unless pass 1 did (per-symbol: fit on
  * its leading train rows first), check them, and find where each split's
- * rows lie: one run each, since ts rises (train, purge, val, purge, test);
- * found and checked rather than assumed. at[k] = the run's first row (-1:
- * none). Touches only this symbol's rows and scaler slots: symbols may run
- * on threads at once, and each symbol's arithmetic is the same on any
- * thread. */
+ * rows lie (at[k]; one run each, bf_split_runs). Touches only this symbol's
+ * rows and scaler slots: symbols may run on threads at once, and each
+ * symbol's arithmetic is the same on any thread. */
 static bf_status prep_symbol(const bf_build_plan *p, bf_master_state *m, int64_t s,
                              bf_feat_rows *rows, const bf_scaler *global, int64_t *nz,
                              int64_t at[3], double *t_scale)
@@ -521,47 +519,32 @@ static bf_status prep_symbol(const bf_build_plan *p, bf_master_state *m, int64_t
     if (n != r->n_rows)
         return BF_FAIL(BF_ERR, "%s: %lld rows in pass 2 but %lld in pass 1 (cache changed "
                        "during the build?)", p->syms[s], (long long)n, (long long)r->n_rows);
-    int8_t *split = malloc((size_t)(n ? n : 1));
-    BF_CHECK_ALLOC(split, (size_t)n);
-    bf_split_assign(rows->ts_end, n, m->val_start, m->test_start, p->purge, split);
+    int64_t cnt[3];
+    bf_split_runs(rows->ts_end, n, m->val_start, m->test_start, p->purge, at, cnt);
+    for (int k = 0; k < 3; k++)
+        if (cnt[k] != r->cnt[k])
+            return BF_FAIL(BF_ERR, "%s: %lld %s rows in pass 2, %lld counted in pass 1",
+                           p->syms[s], (long long)cnt[k], g_split_names[k],
+                           (long long)r->cnt[k]);
     double t0 = bf_now();
-    bf_status st = BF_OK;
     int64_t nan = 0; /* scaling clamps, so NaN is the only non-finite result */
     if (global) {
         nan = bf_scaler_apply_count_nan(global, rows->X, n);
     } else {
         bf_scaler sc;
-        st = symbol_scaler(p, m, s - p->lo, rows->X, nz, &sc);
-        if (st == BF_OK) /* kept rows may be scaled already (pass 1) */
-            nan = r->scaled && rows->X == r->X ? r->scaled_nan
-                                                : bf_scaler_apply_count_nan(&sc, rows->X, n);
+        BF_TRY(symbol_scaler(p, m, s - p->lo, rows->X, nz, &sc));
+        /* kept rows may be scaled already (pass 1) */
+        nan = r->scaled && rows->X == r->X ? r->scaled_nan
+                                            : bf_scaler_apply_count_nan(&sc, rows->X, n);
     }
     *t_scale += bf_now() - t0;
-    int64_t len[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++)
-        at[k] = -1;
-    for (int64_t i = 0; i < n && st == BF_OK; i++) {
-        int k = split[i];
-        if (k < 0)
-            continue;
-        const float *x = rows->X + i * F;
-        for (int j = 0; j < F && st == BF_OK && nan > 0; j++)
-            if (!isfinite(x[j]))
-                st = BF_FAIL(BF_ENAN, "%s: feature %d of the row at %lld is not finite after "
-                             "scaling", p->syms[s], j, (long long)rows->ts_end[i]);
-        if (at[k] < 0)
-            at[k] = i;
-        else if (at[k] + len[k] != i)
-            st = BF_FAIL(BF_ERR, "%s: the %s rows are not one run (row %lld)", p->syms[s],
-                         g_split_names[k], (long long)i);
-        len[k]++;
-    }
-    for (int k = 0; k < 3 && st == BF_OK; k++)
-        if (len[k] != r->cnt[k])
-            st = BF_FAIL(BF_ERR, "%s: %lld %s rows in pass 2, %lld counted in pass 1", p->syms[s],
-                         (long long)len[k], g_split_names[k], (long long)r->cnt[k]);
-    free(split);
-    return st;
+    for (int k = 0; k < 3 && nan > 0; k++) /* which written value is not finite */
+        for (int64_t i = at[k]; i < at[k] + cnt[k]; i++)
+            for (int j = 0; j < F; j++)
+                if (!isfinite(rows->X[i * F + j]))
+                    return BF_FAIL(BF_ENAN, "%s: feature %d of the row at %lld is not finite "
+                                   "after scaling", p->syms[s], j, (long long)rows->ts_end[i]);
+    return BF_OK;
 }
 
 /* pwrite symbol s's rows of split k (from row at) at row0 in that split's file */
@@ -589,30 +572,6 @@ static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, 
         st = write_symbol_split(p, m, s, rows, sf, k, at[k], row0[k]);
     *t_write += bf_now() - t1;
     return st;
-}
-
-/* The split files to threads, largest first onto the least loaded: writes
- * to one file take its inode lock in turn, so a file is better written by
- * one thread while the others write other files. owner[k] = thread. */
-static void files_to_threads(const bf_master_state *m, int nt, int owner[3])
-{
-    int order[3] = {0, 1, 2};
-    for (int a = 0; a < 3; a++)
-        for (int b = a + 1; b < 3; b++)
-            if (m->rank_rows[order[b]] > m->rank_rows[order[a]]) {
-                int t = order[a];
-                order[a] = order[b];
-                order[b] = t;
-            }
-    int64_t load[3] = {0, 0, 0};
-    for (int a = 0; a < 3; a++) {
-        int best = 0;
-        for (int t = 1; t < nt && t < 3; t++)
-            if (load[t] < load[best])
-                best = t;
-        owner[order[a]] = best;
-        load[best] += m->rank_rows[order[a]];
-    }
 }
 
 /* Pass 2 into direct split files: no write buffers and no rounds, every
@@ -659,25 +618,22 @@ static bf_status pass2_direct(const bf_build_opts *o, const bf_build_plan *p, bf
                                     &t_scale, &t_write);
     }
     bf_sym_rows_free(&w);
-    /* kept symbols: scaled and checked on threads by symbol, then written
-     * on threads by file; a failure keeps the first failing symbol's message
-     * (messages are per thread) */
+    /* kept symbols on threads; a failure keeps the first failing symbol's
+     * message (messages are per thread) */
     double tk = bf_now(), ks = 0, kw = 0;
     int64_t first_bad = INT64_MAX;
     bf_status bad_st = BF_OK;
     char msg[1024] = "";
-    int64_t *at = malloc((size_t)(nloc ? nloc : 1) * 3 * sizeof *at);
-    if (!at && st == BF_OK)
-        st = BF_FAIL(BF_ENOMEM, "out of memory for %lld symbols' row runs", (long long)nloc);
-    int nt = bf_build_threads(o);
     if (st == BF_OK) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) reduction(+ : nz, ks)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(bf_build_threads(o)) \
+    reduction(+ : nz, ks, kw)
         for (int64_t i = 0; i < nloc; i++) {
             bf_sym_rec *r = &m->rec[i];
             if (!r->X || r->cnt[0] + r->cnt[1] + r->cnt[2] == 0)
                 continue;
             bf_feat_rows kept = kept_rows(p, r);
-            bf_status ss = prep_symbol(p, m, p->lo + i, &kept, global, &nz, at + 3 * i, &ks);
+            bf_status ss = scale_write_symbol(p, m, p->lo + i, &kept, global, sf, row0 + 3 * i,
+                                              &nz, &ks, &kw);
             if (ss != BF_OK) {
 #pragma omp critical(bf_pass2_direct_err)
                 keep_first_failure(i, ss, &first_bad, &bad_st, msg, sizeof msg);
@@ -686,36 +642,6 @@ static bf_status pass2_direct(const bf_build_opts *o, const bf_build_plan *p, bf
         if (first_bad != INT64_MAX)
             st = BF_FAIL(bad_st, "%s", msg);
     }
-    if (st == BF_OK) {
-        int nw = nt < 3 ? nt : 3;
-#pragma omp parallel num_threads(nw) reduction(+ : kw)
-        {
-            int t = omp_get_thread_num(), owner[3];
-            files_to_threads(m, omp_get_num_threads(), owner); /* the team OpenMP gave */
-            double t0 = bf_now();
-            for (int k = 0; k < 3; k++) {
-                if (owner[k] != t)
-                    continue;
-                for (int64_t i = 0; i < nloc; i++) {
-                    bf_sym_rec *r = &m->rec[i];
-                    if (!r->X || r->cnt[k] == 0)
-                        continue;
-                    bf_feat_rows kept = kept_rows(p, r);
-                    bf_status ss = write_symbol_split(p, m, p->lo + i, &kept, sf, k,
-                                                      at[3 * i + k], row0[3 * i + k]);
-                    if (ss != BF_OK) {
-#pragma omp critical(bf_pass2_direct_err)
-                        keep_first_failure(i, ss, &first_bad, &bad_st, msg, sizeof msg);
-                        break;
-                    }
-                }
-            }
-            kw += bf_now() - t0;
-        }
-        if (first_bad != INT64_MAX)
-            st = BF_FAIL(bad_st, "%s", msg);
-    }
-    free(at);
     /* thread seconds shared out over the region's wall time */
     double kwall = bf_now() - tk;
     if (ks + kw > 0) {

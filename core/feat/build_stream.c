@@ -87,8 +87,6 @@ bf_status bf_stream_open(const bf_build_opts *o, const bf_build_plan *p, bf_mast
         return BF_FAIL(BF_ENOMEM, "out of memory for the build's stream of %lld symbols",
                        (long long)nloc);
     }
-    for (int k = 0; k < nworkers * SLOTS_PER_WORKER; k++)
-        s->slots[k].worker = k / SLOTS_PER_WORKER;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->st = BF_OK;
@@ -155,8 +153,7 @@ bf_status bf_stream_slot_reserve(bf_stream_slot *sl, int64_t n, int F, int H)
     return BF_OK;
 }
 
-/* Symbol sl->sym's rows under the fixed guess: their split (one run each,
- * since ts rises), the scaler fitted on the leading train rows (kept in m as
+/* Symbol sl->sym's rows under the fixed guess: their split runs, the scaler fitted on the leading train rows (kept in m as
  * the symbol's pass-1 fit) and applied in place. Fewer than 2 train rows
  * drop the symbol, as bf_build_set_counts does. Only the thread holding the
  * slot touches it and the symbol's entries in m. */
@@ -166,25 +163,8 @@ static bf_status process(bf_stream *s, bf_stream_slot *sl)
     bf_master_state *m = s->m;
     const int64_t i = sl->sym, n = sl->n;
     bf_sym_rec *r = &m->rec[i];
-    if (sl->flags_cap < n) {
-        int8_t *f = realloc(sl->flags, (size_t)n);
-        BF_CHECK_ALLOC(f, (size_t)n);
-        sl->flags = f;
-        sl->flags_cap = n;
-    }
-    int64_t cnt[3] = {0, 0, 0}, at[3] = {-1, -1, -1};
-    bf_split_assign(sl->ts, n, m->stream_val, m->stream_test, p->purge, sl->flags);
-    for (int64_t j = 0; j < n; j++) {
-        int k = sl->flags[j];
-        if (k < 0)
-            continue;
-        if (at[k] < 0)
-            at[k] = j;
-        else if (at[k] + cnt[k] != j)
-            return BF_FAIL(BF_ERR, "%s: the %s rows are not one run", p->syms[p->lo + i],
-                           g_names[k]);
-        cnt[k]++;
-    }
+    int64_t cnt[3], at[3];
+    bf_split_runs(sl->ts, n, m->stream_val, m->stream_test, p->purge, at, cnt);
     if (cnt[0] < 2)
         cnt[0] = cnt[1] = cnt[2] = 0;
     if (cnt[0] > 0) {
@@ -335,7 +315,6 @@ bf_status bf_stream_close(bf_stream *s)
         free(s->slots[k].X);
         free(s->slots[k].y);
         free(s->slots[k].ts);
-        free(s->slots[k].flags);
     }
     free(s->slots);
     free(s->ready);

@@ -300,8 +300,6 @@ typedef struct p1_worker {
     int id;
     bf_bars bars;
     bf_sym_rows w;
-    int8_t *split;
-    int64_t split_cap;
     uint8_t *use;              /* the speculative fit's row mask */
     int64_t use_cap;
     double stage[BF_STAGE_COUNT];
@@ -402,22 +400,12 @@ static void fix_guess(void *ctx)
 }
 
 /* the number of leading train rows among n rows at times ts under the
- * boundaries (val, test); -1 when out of memory */
-static int64_t leading_train(p1_worker *wk, const int64_t *ts, int64_t n, int64_t val,
-                             int64_t test, int purge)
+ * boundaries (val, test) */
+static int64_t leading_train(const int64_t *ts, int64_t n, int64_t val, int64_t test, int purge)
 {
-    if (wk->split_cap < n) {
-        int8_t *ns = realloc(wk->split, (size_t)n);
-        if (!ns)
-            return -1;
-        wk->split = ns;
-        wk->split_cap = n;
-    }
-    bf_split_assign(ts, n, val, test, purge, wk->split);
-    int64_t k = 0;
-    while (k < n && wk->split[k] == BF_SPLIT_TRAIN)
-        k++;
-    return k;
+    int64_t at[3], cnt[3];
+    bf_split_runs(ts, n, val, test, purge, at, cnt);
+    return cnt[0];
 }
 
 /* The speculative fit of the symbol's first k written-candidate rows (rows
@@ -515,7 +503,7 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider,
     memset(&sc, 0, sizeof sc);
     if (guess) {
         double t0 = bf_now();
-        int64_t k = leading_train(wk, w->sel_ts, n, gval, gtest, p->purge);
+        int64_t k = leading_train(w->sel_ts, n, gval, gtest, p->purge);
         if (k >= 2 && spec_fit(wk, w, k, F, &sc)) { /* fewer: dropped (bf_build_set_counts) */
             memcpy(m->spec_median + i * F, sc.median, (size_t)F * sizeof(double));
             memcpy(m->spec_iqr + i * F, sc.iqr, (size_t)F * sizeof(double));
@@ -661,7 +649,6 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
             m->stage[j] += wk[k].stage[j];
         bf_bars_free(&wk[k].bars);
         bf_sym_rows_free(&wk[k].w);
-        free(wk[k].split);
         free(wk[k].use);
     }
     free(wk);

@@ -413,11 +413,6 @@ static bf_status crc_range_threads(const char *path, int64_t lo, int64_t hi, int
     return BF_OK;
 }
 
-bf_status bf_ds_file_crc32_all(const char *path, uint32_t *crc, int64_t *bytes)
-{
-    return bf_ds_file_crc32_all_mt(path, 1, crc, bytes);
-}
-
 bf_status bf_ds_file_crc32_all_mt(const char *path, int nthreads, uint32_t *crc, int64_t *bytes)
 {
     struct stat sb;

@@ -25,11 +25,9 @@ uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n);
 int bf_ds_crc32_impl(int impl);
 /* CRC-32 of A followed by B from crc(A), crc(B) and len(B). */
 uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b);
-/* Collective: every rank checksums a contiguous share of the file's bytes;
- * the shares are combined in order, so the value equals bf_ds_file_crc32.
- * Every rank gets the CRC and the size. */
-bf_status bf_ds_file_crc32_all(const char *path, uint32_t *crc, int64_t *bytes);
-/* The same with each rank's share split over up to nthreads threads. */
+/* Collective: every rank checksums a contiguous share of the file's bytes,
+ * split over up to nthreads threads; the shares are combined in order, so
+ * the value equals bf_ds_file_crc32. Every rank gets the CRC and the size. */
 bf_status bf_ds_file_crc32_all_mt(const char *path, int nthreads, uint32_t *crc, int64_t *bytes);
 
 #endif

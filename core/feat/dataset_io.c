@@ -480,6 +480,50 @@ int bf_splitfile_direct_ok(void)
 #endif
 }
 
+/* The file addresses of dataset d's chunks from sf->nchunks[d] up to nc
+ * (allocated by HDF5: H5D_ALLOC_TIME_EARLY), appended to sf->addr[d];
+ * row_bytes per row. Growable files also get the chunks' CRC slots. */
+static bf_status chunk_addrs(bf_split_file *sf, int d, hid_t ds, const char *name, int64_t nc,
+                             int64_t row_bytes)
+{
+    const int64_t cr = sf->chunk_rows[d], old = sf->nchunks[d];
+    if (nc <= old && sf->addr[d])
+        return BF_OK;
+    size_t c1 = (size_t)(nc > 0 ? nc : 1);
+    int64_t *a = realloc(sf->addr[d], c1 * sizeof *a);
+    if (a)
+        sf->addr[d] = a;
+    int ok = a != NULL;
+    if (ok && sf->growable) {
+        uint32_t *cc = realloc(sf->ccrc[d], c1 * sizeof *cc);
+        if (cc)
+            sf->ccrc[d] = cc;
+        int64_t *cf = cc ? realloc(sf->cfill[d], c1 * sizeof *cf) : NULL;
+        if (cf)
+            sf->cfill[d] = cf;
+        ok = cf != NULL;
+    }
+    if (!ok)
+        return BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk addresses", (long long)nc);
+    for (int64_t c = old; c < nc; c++) {
+        hsize_t at[2] = {(hsize_t)(c * cr), 0};
+        unsigned mask = 0;
+        haddr_t addr = HADDR_UNDEF;
+        hsize_t size = 0;
+        if (H5Dget_chunk_info_by_coord(ds, at, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
+            size != (hsize_t)(cr * row_bytes))
+            return BF_FAIL(BF_EIO, "chunk %lld of '%s' in '%s' was not allocated", (long long)c,
+                           name, sf->path);
+        sf->addr[d][c] = (int64_t)addr;
+        if (sf->growable) {
+            sf->ccrc[d][c] = 0;
+            sf->cfill[d][c] = 0;
+        }
+        sf->nchunks[d] = c + 1;
+    }
+    return BF_OK;
+}
+
 /* A chunked dataset shaped as bf_h5_create_dataset shapes it (rows x cols,
  * unlimited rows, ~1 MiB chunks, no fill) whose chunks are all allocated
  * now; their addresses go to sf->addr[d] for pwrite. */
@@ -503,24 +547,8 @@ static bf_status create_allocated(bf_split_file *sf, int d, const char *name, hi
     H5Sclose(space);
     if (ds < 0)
         return BF_FAIL(BF_EIO, "cannot create dataset '%s' in '%s' (disk full?)", name, sf->path);
-    int64_t nc = (rows + cr - 1) / cr;
     sf->chunk_rows[d] = cr;
-    sf->nchunks[d] = nc;
-    sf->addr[d] = malloc((size_t)(nc ? nc : 1) * sizeof(int64_t));
-    bf_status st = sf->addr[d] ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk "
-                                                   "addresses", (long long)nc);
-    for (int64_t c = 0; c < nc && st == BF_OK; c++) {
-        hsize_t at[2] = {(hsize_t)(c * cr), 0};
-        unsigned mask = 0;
-        haddr_t addr = HADDR_UNDEF;
-        hsize_t size = 0;
-        if (H5Dget_chunk_info_by_coord(ds, at, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
-            size != (hsize_t)(cr * cols * esize))
-            st = BF_FAIL(BF_EIO, "chunk %lld of '%s' in '%s' was not allocated", (long long)c,
-                         name, sf->path);
-        else
-            sf->addr[d][c] = (int64_t)addr;
-    }
+    bf_status st = chunk_addrs(sf, d, ds, name, (rows + cr - 1) / cr, cols * esize);
     H5Dclose(ds);
     return st;
 }
@@ -592,6 +620,7 @@ bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int6
                                        const bf_feat_spec *spec, int target_index, int n_symbols)
 {
     direct_init(sf, path, F, H, split);
+    sf->growable = 1;
     const hid_t types[4] = {H5T_IEEE_F32LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_I64LE};
     const int64_t cols[4] = {F, H, 1, 1}, esize[4] = {4, 4, 4, 8};
     if (!bf_splitfile_direct_ok() || bf_mpi_size() != 1)
@@ -629,39 +658,9 @@ static bf_status set_extent(bf_split_file *sf, int d, int64_t rows)
         return BF_FAIL(BF_EIO, "cannot resize '%s' in '%s' to %lld rows (disk full?)",
                        g_sf_names[d], sf->path, (long long)rows);
     }
-    const int64_t cr = sf->chunk_rows[d], nc = (rows + cr - 1) / cr;
-    bf_status st = BF_OK;
-    if (nc > sf->nchunks[d]) {
-        int64_t *a = realloc(sf->addr[d], (size_t)nc * sizeof *a);
-        if (a)
-            sf->addr[d] = a;
-        uint32_t *cc = a ? realloc(sf->ccrc[d], (size_t)nc * sizeof *cc) : NULL;
-        if (cc)
-            sf->ccrc[d] = cc;
-        int64_t *cf = cc ? realloc(sf->cfill[d], (size_t)nc * sizeof *cf) : NULL;
-        if (cf)
-            sf->cfill[d] = cf;
-        if (!cf)
-            st = BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk addresses", (long long)nc);
-        for (int64_t c = sf->nchunks[d]; c < nc && st == BF_OK; c++) {
-            sf->ccrc[d][c] = 0;
-            sf->cfill[d][c] = 0;
-        }
-    }
-    for (int64_t c = sf->nchunks[d]; c < nc && st == BF_OK; c++) {
-        hsize_t at[2] = {(hsize_t)(c * cr), 0};
-        unsigned mask = 0;
-        haddr_t addr = HADDR_UNDEF;
-        hsize_t size = 0;
-        if (H5Dget_chunk_info_by_coord(ds, at, &mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
-            size != (hsize_t)(cr * cols[d] * esize[d]))
-            st = BF_FAIL(BF_EIO, "chunk %lld of '%s' in '%s' was not allocated", (long long)c,
-                         g_sf_names[d], sf->path);
-        else
-            sf->addr[d][c] = (int64_t)addr;
-    }
-    if (st == BF_OK && nc > sf->nchunks[d])
-        sf->nchunks[d] = nc;
+    const int64_t cr = sf->chunk_rows[d];
+    bf_status st = chunk_addrs(sf, d, ds, g_sf_names[d], (rows + cr - 1) / cr,
+                               cols[d] * esize[d]);
     H5Dclose(ds);
     return st;
 }

@@ -99,6 +99,7 @@ typedef struct bf_split_file {
      * needs no second read of the rows (bf_splitfile_finish) */
     uint32_t *ccrc[4];
     int64_t *cfill[4];
+    int growable;            /* bf_splitfile_create_growable */
     int crc_known;           /* after finish: file_crc is the file's CRC-32 */
     uint32_t file_crc;
     int64_t file_bytes;

@@ -76,6 +76,21 @@ void bf_split_assign(const int64_t *ts_end, int64_t n, int64_t val_start, int64_
     }
 }
 
+void bf_split_runs(const int64_t *ts_end, int64_t n, int64_t val_start, int64_t test_start,
+                   int purge_bars, int64_t at[3], int64_t cnt[3])
+{
+    int64_t iv = lower_bound(ts_end, n, val_start), it = lower_bound(ts_end, n, test_start);
+    if (it < iv)
+        it = iv;
+    /* bf_split_assign's purges: [iv - purge, iv) and [it - purge, it) */
+    const int64_t lo[3] = {0, iv, it};
+    int64_t hi[3] = {iv - purge_bars, it - purge_bars, n};
+    for (int k = 0; k < 3; k++) {
+        cnt[k] = hi[k] > lo[k] ? hi[k] - lo[k] : 0;
+        at[k] = cnt[k] ? lo[k] : -1;
+    }
+}
+
 /* ------------------------------------------------------------------ scaler */
 
 /* Floats as order-preserving unsigned keys (negative ones flipped), so that

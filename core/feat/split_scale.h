@@ -36,6 +36,12 @@ bf_status bf_split_boundaries(const bf_split_spec *s, const int64_t *sorted_time
 void bf_split_assign(const int64_t *ts_end, int64_t n, int64_t val_start, int64_t test_start,
                      int purge_bars, int8_t *split);
 
+/* The same assignment as runs: rows [at[k], at[k] + cnt[k]) are split k
+ * (train, val, test; ts ascending, so each split is one run); at[k] is -1
+ * when cnt[k] is 0. */
+void bf_split_runs(const int64_t *ts_end, int64_t n, int64_t val_start, int64_t test_start,
+                   int purge_bars, int64_t at[3], int64_t cnt[3]);
+
 typedef enum { BF_SCALER_ROBUST_PER_SYMBOL = 0, BF_SCALER_ROBUST_GLOBAL = 1 } bf_scaler_kind;
 
 /* Robust scaler: x' = (x - median) / iqr. An IQR of zero (constant feature)

@@ -3,7 +3,7 @@
  * core/base/fsutil.h for every length 0..700 and a sample up to 1 MiB, at
  * every alignment 0..7 and with non-zero starting values, for each
  * implementation the CPU has (tables, PCLMULQDQ, VPCLMULQDQ); and a file's
- * CRC through bf_ds_file_crc32_all (mmap), also split over 1-4 threads,
+ * CRC through bf_ds_file_crc32_all_mt (mmap), on 1-4 threads,
  * equals bf_ds_file_crc32 (read).
  */
 #define _GNU_SOURCE
@@ -54,7 +54,8 @@ int main(int argc, char **argv)
     uint32_t c_read = 0, c_all = 0;
     int64_t bytes = 0;
     T_CHECK(bf_ds_file_crc32(path, &c_read) == BF_OK, "bf_ds_file_crc32: %s", bf_last_error());
-    T_CHECK(bf_ds_file_crc32_all(path, &c_all, &bytes) == BF_OK, "crc32_all: %s", bf_last_error());
+    T_CHECK(bf_ds_file_crc32_all_mt(path, 1, &c_all, &bytes) == BF_OK, "crc32_all: %s",
+            bf_last_error());
     unlink(path);
     T_EQ_I(c_read, bf_crc32(0, b + 3, len));
     T_EQ_I(c_all, c_read);

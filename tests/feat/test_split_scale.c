@@ -43,6 +43,15 @@ static void check_assign(const int64_t *ts, int64_t n, int64_t vs, int64_t tst, 
 {
     int8_t *sp = malloc((size_t)n);
     bf_split_assign(ts, n, vs, tst, P, sp);
+    /* bf_split_runs: the same rows as runs */
+    int64_t at[3], cnt[3];
+    bf_split_runs(ts, n, vs, tst, P, at, cnt);
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < n; i++) {
+            int in = cnt[k] > 0 && i >= at[k] && i < at[k] + cnt[k];
+            TU_CHECK(in == (sp[i] == k), "%s: row %lld split %d, runs say split %d %s", what,
+                     (long long)i, sp[i], k, in ? "has it" : "does not");
+        }
     int64_t iv = 0, it = 0;
     while (iv < n && ts[iv] < vs)
         iv++;
