@@ -34,22 +34,8 @@ static void usage(FILE *f)
             BF_EXIT_PREEMPTED);
 }
 
-/* Debian's default OpenBLAS (the pthread variant) starts a pool of threads
- * when it is loaded, and each pool thread spins for about 0.1 s of a core
- * before it sleeps: every barforge process, even one that never calls BLAS,
- * lost a core for that long (a build of 50 symbols takes 0.15 s). The
- * engine keeps OpenBLAS single-threaded anyway (core/nn/threads.c), so the
- * pool is stopped first thing. blas_thread_shutdown_ is what OpenBLAS's own
- * fork handler calls; other BLAS builds lack the symbol (weak: then NULL).
- * OPENBLAS_NUM_THREADS cannot do this: the library reads it in its
- * constructor, before main, and libc resets the environment after the
- * executable's pre-initializers run. */
-extern int blas_thread_shutdown_(void) __attribute__((weak));
-
 int main(int argc, char **argv)
 {
-    if (blas_thread_shutdown_)
-        blas_thread_shutdown_();
     if (argc < 2) {
         usage(stderr);
         return BF_EXIT_USAGE;
