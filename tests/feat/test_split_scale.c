@@ -157,6 +157,118 @@ static void test_scaler(void)
     free(X);
 }
 
+/* numpy's linear percentile of the sorted values v[0..m), as the scaler
+ * defines it (np.median's mean of the two middle values for q = 0.5) */
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double ref_quantile(const float *v, int64_t m, double p, int median)
+{
+    double pos = p * (double)(m - 1);
+    int64_t k = (int64_t)floor(pos);
+    double t = pos - (double)k, lo = v[k], hi = v[k + 1 < m ? k + 1 : k];
+    if (t == 0.0)
+        return lo;
+    if (median)
+        return (lo + hi) / 2.0;
+    double d = hi - lo;
+    return t >= 0.5 ? hi - d * (1.0 - t) : lo + d * t;
+}
+
+/* The fit against a full sort, exactly, on the column shapes that take its
+ * different paths: 19 columns (two full blocks of 8, whose rows are keyed
+ * eight at a time where the CPU can, and a partial block), distinct values,
+ * runs of repeats (a higher interval's feature: selected on its runs),
+ * repeats that come back later, few distinct values, negatives and signed
+ * zeros, runs that stop after the first rows; NaN and +-Inf in scattered rows (those rows go one at a time); with
+ * and without a row mask, on lengths that leave partial groups of 8. */
+static void test_scaler_against_sort(void)
+{
+    enum { F = 19 };
+    const int64_t sizes[4] = {7, 64, 1003, 20011};
+    float *col = malloc(sizeof(float) * 20011);
+    for (int si = 0; si < 4; si++) {
+        const int64_t N = sizes[si];
+        float *X = malloc(sizeof(float) * (size_t)N * F);
+        uint8_t *use = malloc((size_t)N);
+        for (int j = 0; j < F; j++) {
+            float runv = 0.0f;
+            int64_t left = 0;
+            for (int64_t i = 0; i < N; i++) {
+                double g = bf_rng_normal(11, (uint64_t)j, (uint64_t)si, (uint64_t)i);
+                float v;
+                switch (j % 6) {
+                case 0: v = (float)(g * 0.01); break;               /* distinct */
+                case 1:                                              /* runs */
+                    if (left == 0) {
+                        runv = (float)(100.0 + g);
+                        left = 1 + (int64_t)((g * g) * 7.0) % 30;
+                    }
+                    left--;
+                    v = runv;
+                    break;
+                case 2: v = (float)((int64_t)(g * 3.0)) * 0.5f; break; /* few values, +-0 */
+                case 3:                                              /* runs of few values */
+                    if (left == 0) {
+                        runv = (float)((int64_t)(g * 4.0));
+                        left = 1 + (i % 26);
+                    }
+                    left--;
+                    v = runv;
+                    break;
+                case 4: v = (float)(g * 1e6); break;
+                default: /* runs for the first 600 rows, then distinct */
+                    if (left == 0) {
+                        runv = (float)g;
+                        left = i < 600 ? 8 : 1;
+                    }
+                    left--;
+                    v = i < 600 ? runv : (float)g;
+                    break;
+                }
+                X[i * F + j] = v;
+            }
+        }
+        for (int64_t i = 0; i < N; i++) {
+            use[i] = (uint8_t)(bf_rng_normal(12, 0, (uint64_t)si, (uint64_t)i) > -0.8);
+            if (i % 97 == 13)
+                X[i * F + (i % F)] = NAN;
+            if (i % 211 == 5)
+                X[i * F + ((i + 3) % F)] = i % 2 ? INFINITY : -INFINITY;
+        }
+        for (int masked = 0; masked < 2; masked++) {
+            bf_scaler sc;
+            TU_CHECK(bf_scaler_fit_masked(&sc, X, N, F, masked ? use : NULL) == BF_OK, "%s",
+                     bf_last_error());
+            int bad = 0;
+            for (int j = 0; j < F && !bad; j++) {
+                int64_t m = 0;
+                for (int64_t i = 0; i < N; i++)
+                    if ((!masked || use[i]) && isfinite(X[i * F + j]))
+                        col[m++] = X[i * F + j];
+                qsort(col, (size_t)m, sizeof *col, cmp_float);
+                double q25 = ref_quantile(col, m, 0.25, 0), q50 = ref_quantile(col, m, 0.5, 1),
+                       q75 = ref_quantile(col, m, 0.75, 0), iqr = q75 - q25;
+                if (!(iqr >= 10.0 * DBL_EPSILON))
+                    iqr = 1.0;
+                if (sc.median[j] != q50 || sc.iqr[j] != iqr) {
+                    TU_CHECK(0, "N=%lld masked=%d column %d: median %.9g iqr %.9g, a full sort "
+                             "gives %.9g %.9g", (long long)N, masked, j, sc.median[j],
+                             sc.iqr[j], q50, iqr);
+                    bad = 1;
+                }
+            }
+            bf_scaler_free(&sc);
+        }
+        free(X);
+        free(use);
+    }
+    free(col);
+}
+
 /* The vectorized apply (where the CPU has it) against the scalar reference,
  * bit for bit, on widths that leave partial vectors, with NaN, +-Inf,
  * huge values, denormals and signed zeros; and the NaN count. */
@@ -209,6 +321,7 @@ int main(void)
     test_boundaries();
     test_assign();
     test_scaler();
+    test_scaler_against_sort();
     if (tu_failures) {
         fprintf(stderr, "test_split_scale: %d failure(s)\n", tu_failures);
         return 1;
