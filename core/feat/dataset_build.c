@@ -445,10 +445,14 @@ static bf_status stream_symbol(p1_worker *wk, int64_t i, bf_stream_slot *sl)
         bf_stream_release(sh->stream, sl);
         return st;
     }
-    for (int64_t j = 0; j < n; j++) {
+    for (int64_t j = 0; j < n;) { /* runs of consecutive rows, one copy each */
         const int64_t src = w->sel[j];
-        memcpy(sl->X + j * F, w->rows.X + src * F, (size_t)F * sizeof(float));
-        memcpy(sl->y + j * H, w->rows.y + src * H, (size_t)H * sizeof(float));
+        int64_t k = j + 1;
+        while (k < n && w->sel[k] == src + (k - j))
+            k++;
+        memcpy(sl->X + j * F, w->rows.X + src * F, (size_t)(k - j) * F * sizeof(float));
+        memcpy(sl->y + j * H, w->rows.y + src * H, (size_t)(k - j) * H * sizeof(float));
+        j = k;
     }
     memcpy(sl->ts, w->sel_ts, (size_t)n * sizeof(int64_t));
     sl->n = n;

@@ -236,51 +236,50 @@ uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n)
     return crc32_table(crc, data, n);
 }
 
-/* CRC-32 is linear over GF(2): appending n zero bits to a message maps its
- * CRC through a 32x32 bit matrix; crc(A||B) = zeros(len B) applied to crc(A),
- * xor crc(B). Matrices are columns of 32-bit words; squaring doubles the
- * number of zero bits. */
-static uint32_t gf2_times(const uint32_t *mat, uint32_t v)
+/* CRC-32 is linear over GF(2): crc(A||B) = crc(A) * x^(8 len B) mod P, xor
+ * crc(B) (with the pre/post inversions cancelling). Polynomials are 32-bit
+ * words in the reflected order of the CRC itself: bit 31 is x^0. */
+#define CRC_POLY_REFLECTED 0xEDB88320u
+
+/* a * b mod P */
+static uint32_t gf2_mulmod(uint32_t a, uint32_t b)
 {
-    uint32_t sum = 0;
-    for (int i = 0; v; i++, v >>= 1)
-        if (v & 1)
-            sum ^= mat[i];
-    return sum;
+    uint32_t p = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) {
+            p ^= b;
+            if (!(a & (m - 1)))
+                break;
+        }
+        b = (b >> 1) ^ (b & 1 ? CRC_POLY_REFLECTED : 0); /* b * x */
+    }
+    return p;
 }
 
-static void gf2_square(uint32_t *sq, const uint32_t *mat)
+/* x^(2^k) mod P for k = 0..65 (8 len for any int64_t len) */
+static uint32_t g_x2k[66];
+static pthread_once_t g_x2k_once = PTHREAD_ONCE_INIT;
+
+static void x2k_init(void)
 {
-    for (int i = 0; i < 32; i++)
-        sq[i] = gf2_times(mat, mat[i]);
+    uint32_t p = 1u << 30; /* x^1 */
+    for (int k = 0; k < 66; k++) {
+        g_x2k[k] = p;
+        p = gf2_mulmod(p, p);
+    }
 }
 
 uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b)
 {
     if (len_b <= 0)
         return a;
-    uint32_t op[32], sq[32];
-    op[0] = 0xEDB88320u; /* one zero bit: shift, xor the polynomial when bit 0 was set */
-    for (int i = 1; i < 32; i++)
-        op[i] = 1u << (i - 1);
-    gf2_square(sq, op); /* 2 bits */
-    gf2_square(op, sq); /* 4 bits */
+    pthread_once(&g_x2k_once, x2k_init);
+    uint32_t z = 1u << 31; /* x^(8 len_b) mod P: one factor x^(2^k) per set bit of 8 len_b */
     uint64_t n = (uint64_t)len_b;
-    for (;;) { /* op: 4 bits -> square -> 8 bits (one byte), 16, 32 ... */
-        gf2_square(sq, op);
+    for (int k = 3; n; n >>= 1, k++)
         if (n & 1)
-            a = gf2_times(sq, a);
-        n >>= 1;
-        if (!n)
-            break;
-        gf2_square(op, sq);
-        if (n & 1)
-            a = gf2_times(op, a);
-        n >>= 1;
-        if (!n)
-            break;
-    }
-    return a ^ b;
+            z = gf2_mulmod(g_x2k[k], z);
+    return gf2_mulmod(z, a) ^ b;
 }
 
 /* A file this build just wrote is in the page cache: mapping it checksums

@@ -127,6 +127,24 @@ static void check_crc_combine(void)
                                             (int64_t)b);
         T_CHECK(whole == comb, "combine(%zu, %zu): %08x != %08x", a, b, comb, whole);
     }
+    /* lengths of a chunk and beyond (every bit of 8 len up to 2^26) */
+    const size_t big = (size_t)5 << 20;
+    unsigned char *buf2 = malloc(big);
+    T_CHECK(buf2 != NULL, "out of memory");
+    if (buf2) {
+        for (size_t i = 0; i < big; i++)
+            buf2[i] = (unsigned char)(i * 2246822519u >> 11);
+        const size_t bcuts[][2] = {{12345, big - 12345}, {big - 1, 1}, {1, big - 1},
+                                   {1 << 20, 1 << 22}};
+        for (size_t k = 0; k < sizeof bcuts / sizeof bcuts[0]; k++) {
+            size_t a = bcuts[k][0], b = bcuts[k][1];
+            uint32_t whole = bf_ds_crc32(0, buf2, a + b);
+            uint32_t comb = bf_ds_crc32_combine(bf_ds_crc32(0, buf2, a),
+                                                bf_ds_crc32(0, buf2 + a, b), (int64_t)b);
+            T_CHECK(whole == comb, "combine(%zu, %zu): %08x != %08x", a, b, comb, whole);
+        }
+        free(buf2);
+    }
 }
 
 /* The ways a one-rank master build can go, on the same cache, must give
