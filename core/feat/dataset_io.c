@@ -213,7 +213,7 @@ static bf_status select_rows(bf_sym_rows *w)
 {
     bf_feat_rows *r = &w->rows;
     if (w->sel_cap < r->n) {
-        int64_t c = r->n;
+        int64_t c = r->n + r->n / 8 + 64; /* slack, as for the rows */
         int64_t *a = realloc(w->sel, (size_t)c * sizeof *a);
         if (a)
             w->sel = a;

@@ -96,7 +96,10 @@ void bf_feat_rows_free(bf_feat_rows *r)
 static bf_status rows_reserve(bf_feat_rows *r, int64_t n, int F, int H)
 {
     if (n > r->cap || F != r->F || H != r->H || !r->X) {
-        int64_t cap = n > 0 ? n : 1;
+        /* an eighth more than asked: symbols' bar counts differ by a few
+         * bars, and growing by exactly that each time had every worker
+         * reallocate (and fault in fresh pages) for most symbols */
+        int64_t cap = n > 0 ? n + n / 8 + 64 : 1;
         if (F == r->F && H == r->H && cap < r->cap)
             cap = r->cap;
         bf_feat_rows nr = {0};
