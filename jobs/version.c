@@ -6,6 +6,7 @@
 #include "jobs/job.h"
 
 #include "bf_build_info.h"
+#include "core/data/curl_lazy.h"
 #include "core/gpu/gpu_info.h"
 
 #include <cblas.h>
@@ -57,7 +58,8 @@ int bf_job_version(int argc, char **argv)
 #else
     const int h5par = 0;
 #endif
-    const char *curl = curl_version_info(CURLVERSION_NOW)->version;
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    const char *curl = cv ? cv->version : bf_curl_load_error();
     const char *ssl = OpenSSL_version(OPENSSL_VERSION);
     char blas[160];
     snprintf(blas, sizeof blas, "%s", openblas_get_config());

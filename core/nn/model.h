@@ -191,10 +191,15 @@ bf_status bf_model_load_params(bf_model *m, const char *path);
 /* Read only the config of such a file (to build the model before loading). */
 bf_status bf_param_file_read_config(const char *path, bf_model_config *cfg);
 
-/* Threads for OpenMP loops and OpenBLAS; n <= 0 means BARFORGE_THREADS from
- * the environment, else all cores. Returns the count in force. */
+/* Threads for OpenMP loops (OpenBLAS itself stays on one thread: each GEMM
+ * is split across these); n <= 0 means BARFORGE_THREADS from the
+ * environment, else all cores. Returns the count in force. */
 int bf_nn_set_threads(int n);
 int bf_nn_threads(void);
+
+/* OpenBLAS is loaded at the first GEMM (core/nn/blas_lazy.c): NULL when it
+ * is loaded, else why it cannot be (loading it now if not yet tried). */
+const char *bf_nn_blas_error(void);
 
 /* Mixed precision (--use-amp on a CPU): the GEMMs round their inputs to
  * bfloat16 and accumulate in fp32 on Intel AMX (core/nn/gemm_bf16.h). Off by
