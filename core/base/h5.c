@@ -4,6 +4,7 @@
 #include "core/base/h5.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +43,29 @@ static size_t type_size(bf_h5_type t)
     return 4;
 }
 
-void bf_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* whole-dataset reads without the chunk cache: a fully selected chunk then
+ * goes straight into the caller's buffer instead of through the cache and
+ * a copy (a cache file's column is one chunk) */
+static hid_t g_dapl_direct = H5P_DEFAULT;
+
+static void h5_setup(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    /* HDF5 keeps freed blocks for reuse without limit: a build opens a
+     * cache file per symbol, and each open's metadata cache (~0.5 MB) was
+     * otherwise returned to the system and faulted in again */
+    H5set_free_list_limits(-1, -1, -1, -1, -1, -1);
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0 && H5Pset_chunk_cache(dapl, 0, 0, 1.0) >= 0)
+        g_dapl_direct = dapl;
+}
+
+void bf_h5_quiet(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, h5_setup);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 static const char *fname(hid_t file, char *buf, size_t n)
 {
@@ -271,7 +294,7 @@ bf_status bf_h5_read_into(hid_t file, const char *name, bf_h5_type t, void *data
     char fnbuf[512];
     /* one open for the shape, the type and the data (a cache file's columns
      * are read thousands of times in a build) */
-    hid_t ds = bf_h5_exists(file, name) ? H5Dopen2(file, name, H5P_DEFAULT) : -1;
+    hid_t ds = bf_h5_exists(file, name) ? H5Dopen2(file, name, g_dapl_direct) : -1;
     if (ds < 0) {
         int64_t r, c;
         BF_TRY(bf_h5_shape(file, name, &r, &c)); /* says what is wrong */
