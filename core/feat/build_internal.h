@@ -78,7 +78,8 @@ typedef struct bf_master_state {
     struct bf_kept_chunk *kept_arena; /* pass-1 rows kept for pass 2 (bump allocated) */
     /* one-pass builds (build_stream.c): the split files written in pass 1 */
     bf_split_file stream_sf[3];
-    int stream_open;           /* files created (0: not streaming) */
+    int streaming;             /* a one-pass build is under way (build_stream.c) */
+    int stream_open;           /* its split files created so far */
     int64_t stream_rows[3];    /* rows written per split */
     int64_t stream_val, stream_test; /* the boundaries they were written under */
     int stream_guess;          /* 1 once those are fixed */
@@ -95,10 +96,11 @@ bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p);
 void bf_build_plan_free(bf_build_plan *p);
 void bf_master_state_free(bf_master_state *m);
 
-/* counts per split from a split assignment; applies the per-symbol scaler
- * rule (< 2 train rows: the symbol's rows are dropped) */
-bf_status bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int8_t *split,
-                              bf_build_drops *d);
+/* r->cnt from the rows per split (bf_split_runs' counts) of r->n_rows rows
+ * (the rest are purged); applies the per-symbol scaler rule (< 2 train
+ * rows: the symbol's rows are dropped) and counts the drops */
+void bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int64_t raw[3],
+                         bf_build_drops *d);
 
 bf_status bf_build_make_tmpdir(const bf_build_opts *o, bf_master_state *m);
 

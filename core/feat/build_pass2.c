@@ -51,21 +51,11 @@ void bf_master_state_free(bf_master_state *m)
     memset(m, 0, sizeof *m);
 }
 
-bf_status bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int8_t *split,
-                              bf_build_drops *d)
+void bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int64_t raw[3],
+                         bf_build_drops *d)
 {
-    int64_t c[3] = {0, 0, 0}, purged = 0;
-    for (int64_t i = 0; i < r->n_rows; i++) {
-        if (split[i] < 0)
-            purged++;
-        else
-            c[split[i]]++;
-        /* train rows must be the leading rows: pass 2 and the sampler rely on it */
-        if (i > 0 && split[i] == BF_SPLIT_TRAIN && split[i - 1] != BF_SPLIT_TRAIN)
-            return BF_FAIL(BF_ERR, "train rows are not a prefix of the symbol's rows (row %lld)",
-                           (long long)i);
-    }
-    d->rows_purged += purged;
+    int64_t c[3] = {raw[0], raw[1], raw[2]};
+    d->rows_purged += r->n_rows - (c[0] + c[1] + c[2]);
     if (o->scaler == BF_SCALER_ROBUST_PER_SYMBOL && c[0] < 2 && c[0] + c[1] + c[2] > 0) {
         d->rows_no_train += c[0] + c[1] + c[2];
         c[0] = c[1] = c[2] = 0;
@@ -73,7 +63,6 @@ bf_status bf_build_set_counts(const bf_build_opts *o, bf_sym_rec *r, const int8_
     if (c[0] + c[1] + c[2] == 0)
         d->symbols_no_rows++;
     memcpy(r->cnt, c, sizeof c);
-    return BF_OK;
 }
 
 bf_status bf_build_make_tmpdir(const bf_build_opts *o, bf_master_state *m)

@@ -10,9 +10,11 @@
  * that guess, in symbol order, as symbols complete: each worker hands over
  * its finished symbol in one of its two slots, and whoever completes the
  * next symbol in order processes and writes it and every ready one after
- * it. The split files grow as rows arrive (bf_splitfile_grow). So the rows
- * reach the page cache, and the disk, while later symbols are still being
- * computed, and no rows are kept in memory for a second pass.
+ * it. The split files are created by the first write (so that their
+ * creation overlaps the first symbols' computation) and grow as rows arrive
+ * (bf_splitfile_grow). So the rows reach the page cache, and the disk, while
+ * later symbols are still being computed, and no rows are kept in memory for
+ * a second pass.
  *
  * When the final boundaries differ from the guess, or a symbol's final
  * counts from its streamed ones, the files are deleted and the two-pass
@@ -53,6 +55,8 @@ struct bf_stream {
     int64_t finished, fix_after; /* symbols handed over; the guess is fixed at fix_after */
     bf_stream_guess_fn guess_fn;
     void *guess_ctx;
+    int64_t hint[3];       /* rows per split file, for its chunk size */
+    const bf_feat_spec *spec;
 };
 
 /* a finished symbol with nothing to write */
@@ -95,23 +99,33 @@ bf_status bf_stream_open(const bf_build_opts *o, const bf_build_plan *p, bf_mast
      * with dates): a small split then leaves little of its last chunk empty */
     double frac[3] = {o->split.train_frac, o->split.val_frac,
                       1.0 - o->split.train_frac - o->split.val_frac};
-    bf_status st = BF_OK;
-    for (int k = 0; k < 3 && st == BF_OK; k++) {
-        char path[4400];
-        snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
+    for (int k = 0; k < 3; k++) {
         double f = o->split.val_start || o->split.test_start ? 1.0 / 3 : frac[k];
-        int64_t hint = (int64_t)((double)p->S * 4000.0 * (f > 0.05 ? f : 0.05));
-        st = bf_splitfile_create_growable(&m->stream_sf[k], path, hint, p->F, p->H, g_names[k],
-                                          &o->spec, p->target_index, (int)p->S);
-        m->stream_open = k + 1;
+        s->hint[k] = (int64_t)((double)p->S * 4000.0 * (f > 0.05 ? f : 0.05));
     }
-    if (st != BF_OK) {
-        bf_stream_discard(m);
-        bf_stream_close(s);
-        return st;
-    }
+    s->spec = &o->spec;
+    m->streaming = 1;
     *out = s;
     return BF_OK;
+}
+
+/* The split files, created when the first rows are written (the writer
+ * holds the HDF5 lock), so that creating them overlaps the first symbols'
+ * computation; or at the end when no rows were (empty files). */
+static bf_status create_files(bf_stream *s)
+{
+    const bf_build_plan *p = s->p;
+    bf_master_state *m = s->m;
+    bf_status st = BF_OK;
+    for (int k = m->stream_open; k < 3 && st == BF_OK; k++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", m->tmpdir, bf_ds_files[k]);
+        st = bf_splitfile_create_growable(&m->stream_sf[k], path, s->hint[k], p->F, p->H,
+                                          g_names[k], s->spec, p->target_index, (int)p->S);
+        if (st == BF_OK)
+            m->stream_open = k + 1;
+    }
+    return st;
 }
 
 bf_stream_slot *bf_stream_slot_get(bf_stream *s, int worker)
@@ -198,7 +212,9 @@ static bf_status write_slot(bf_stream *s, const bf_stream_slot *sl)
             continue;
         bf_split_file *sf = &m->stream_sf[k];
         pthread_mutex_lock(s->h5mu);
-        bf_status st = bf_splitfile_grow(sf, s->rows[k] + sl->cnt[k]);
+        bf_status st = m->stream_open < 3 ? create_files(s) : BF_OK;
+        if (st == BF_OK)
+            st = bf_splitfile_grow(sf, s->rows[k] + sl->cnt[k]);
         pthread_mutex_unlock(s->h5mu);
         BF_TRY(st);
         const int64_t a = sl->at[k];
@@ -309,6 +325,8 @@ bf_status bf_stream_close(bf_stream *s)
         s->m->stream_rows[k] = s->rows[k];
     if (s->abandoned) /* the master build then takes two passes */
         s->m->stream_guess = 0;
+    else if (st == BF_OK) /* every file exists, if only empty */
+        st = create_files(s);
     s->m->stage[BF_STAGE_WRITE] += s->t_write;
     s->m->stage[BF_STAGE_SCALE] += (double)s->scale_ns * 1e-9;
     for (int k = 0; k < s->nworkers * SLOTS_PER_WORKER; k++) {

@@ -728,26 +728,21 @@ static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_
 {
     FILE *f = m->spill;
     int64_t cap = 0, *buf = NULL;
-    int8_t *split = NULL;
     bf_status st = BF_OK;
     for (int64_t s = p->lo; s < p->hi && st == BF_OK; s++) {
         bf_sym_rec *r = &m->rec[s - p->lo];
-        if (r->n_rows > cap) {
-            cap = r->n_rows * 2;
-            int64_t *t2 = realloc(buf, (size_t)cap * sizeof *buf);
-            int8_t *s2 = realloc(split, (size_t)cap);
-            if (t2)
-                buf = t2;
-            if (s2)
-                split = s2;
-            if (!t2 || !s2) {
-                st = BF_FAIL(BF_ENOMEM, "out of memory for %lld row times", (long long)cap);
-                break;
-            }
-        }
         /* kept symbols have their times in memory; the others were spilled */
         const int64_t *ts = r->ts;
         if (!ts && r->n_rows) {
+            if (r->n_rows > cap) {
+                cap = r->n_rows * 2;
+                int64_t *t2 = realloc(buf, (size_t)cap * sizeof *buf);
+                if (!t2) {
+                    st = BF_FAIL(BF_ENOMEM, "out of memory for %lld row times", (long long)cap);
+                    break;
+                }
+                buf = t2;
+            }
             if (!f || r->spill_off < 0 ||
                 fseeko(f, (off_t)(r->spill_off * (int64_t)sizeof *buf), SEEK_SET) != 0 ||
                 fread(buf, sizeof *buf, (size_t)r->n_rows, f) != (size_t)r->n_rows) {
@@ -756,14 +751,14 @@ static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_
             }
             ts = buf;
         }
-        bf_split_assign(ts, r->n_rows, m->val_start, m->test_start, p->purge, split);
-        st = bf_build_set_counts(o, r, split, &m->drops);
+        int64_t at[3], cnt[3];
+        bf_split_runs(ts, r->n_rows, m->val_start, m->test_start, p->purge, at, cnt);
+        bf_build_set_counts(o, r, cnt, &m->drops);
     }
     if (f)
         fclose(f);
     m->spill = NULL;
     free(buf);
-    free(split);
     unlink(m->spill_path);
     st = bf_ds_agree(st);
     if (st != BF_OK)
@@ -812,7 +807,7 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
         st = bf_ds_agree(count_rows(o, &p, &m));
     m.stage[BF_STAGE_SPLIT] += bf_now() - ts0;
     int streamed = 0;
-    if (st == BF_OK && m.stream_open) {
+    if (st == BF_OK && m.streaming) {
         /* the rows went out under the guessed boundaries: they stand when
          * the real ones are the same and every symbol's counts agree */
         int held = m.stream_guess && m.val_start == m.stream_val &&
