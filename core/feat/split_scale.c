@@ -115,6 +115,21 @@ static inline double value_of(uint32_t k)
     return f;
 }
 
+/* one radix pass's digit counts (of m keys) -> each digit's first position;
+ * 0 when every key has the digit of the first (the pass is skipped) */
+static int digit_offsets(int64_t cnt[256], int64_t m, unsigned first_digit)
+{
+    if (cnt[first_digit] == m)
+        return 0;
+    int64_t pos = 0;
+    for (int d = 0; d < 256; d++) {
+        int64_t c = cnt[d];
+        cnt[d] = pos;
+        pos += c;
+    }
+    return 1;
+}
+
 /* sort a[0..m) (tmp: scratch of m); 4 passes of 8 bits, a pass whose digit is
  * the same for every key is skipped */
 static void radix_sort(uint32_t *a, uint32_t *tmp, int64_t m)
@@ -130,14 +145,8 @@ static void radix_sort(uint32_t *a, uint32_t *tmp, int64_t m)
     }
     for (int p = 0; p < 4; p++) {
         const int sh = 8 * p;
-        if (cnt[p][(a[0] >> sh) & 255] == m)
+        if (!digit_offsets(cnt[p], m, (a[0] >> sh) & 255))
             continue;
-        int64_t pos = 0;
-        for (int d = 0; d < 256; d++) {
-            int64_t c = cnt[p][d];
-            cnt[p][d] = pos;
-            pos += c;
-        }
         for (int64_t i = 0; i < m; i++)
             tmp[cnt[p][(a[i] >> sh) & 255]++] = a[i];
         memcpy(a, tmp, (size_t)m * sizeof *a);
@@ -158,14 +167,8 @@ static void radix_sort_hi(uint64_t *a, uint64_t *tmp, int64_t m)
     }
     for (int p = 0; p < 4; p++) {
         const int sh = 32 + 8 * p;
-        if (cnt[p][(a[0] >> sh) & 255] == m)
+        if (!digit_offsets(cnt[p], m, (a[0] >> sh) & 255))
             continue;
-        int64_t pos = 0;
-        for (int d = 0; d < 256; d++) {
-            int64_t c = cnt[p][d];
-            cnt[p][d] = pos;
-            pos += c;
-        }
         for (int64_t i = 0; i < m; i++)
             tmp[cnt[p][(a[i] >> sh) & 255]++] = a[i];
         memcpy(a, tmp, (size_t)m * sizeof *a);
