@@ -91,6 +91,22 @@ except json.JSONDecodeError as e:
 rc, out, err = run(["version"])
 check(rc == 0 and out.startswith("barforge ") and "HDF5" in out and "parallel: yes" in out, f"version text: {out!r}")
 
+# libcurl, OpenBLAS and CUDA are loaded at first use, not at start: a plain
+# command loads none of them (the dynamic loader's own list), and `version`
+# then loads libcurl and OpenBLAS and reports their real versions
+def loaded(args):
+    rc, out, err = run(args, env={"LD_DEBUG": "files"})
+    return rc, [l for l in err.splitlines() if ("file=" in l and "needed by" in l) or "calling init:" in l]
+rc, libs = loaded(["--help"])
+check(rc == 0 and libs, f"--help under LD_DEBUG=files: rc={rc}, no loader lines")
+for name in ["libcurl", "libopenblas", "libcudart", "libgnutls"]:
+    check(not any(name in l for l in libs), f"--help loaded {name}: {[l for l in libs if name in l][:2]}")
+check(any("libmpi" in l for l in libs), "the loader list names no libmpi: the check above cannot fail")
+rc, libs = loaded(["version"])
+check(rc == 0 and any("libcurl" in l for l in libs) and any("libopenblas" in l for l in libs),
+      f"version did not load libcurl and OpenBLAS: rc={rc}")
+check("not loadable" not in out and "could not be loaded" not in out, f"version reports a lazy library missing: {out!r}")
+
 # a Slurm allocation of 2 tasks where MPI sees 1 rank: refuse, do not run twice
 rc, out, err = run(["fetch", "--symbols", "AAA", "--start", "2024-01-02", "--end", "2024-01-03",
                     "--cache-dir", "/tmp/bf_cli_slurm_cache"], env={"SLURM_NTASKS": "2"})
