@@ -31,10 +31,12 @@
 #define BF_OPENBLAS_PATH ""
 #endif
 
+typedef void sgemm_fn(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint,
+                      blasint, blasint, float, const float *, blasint, const float *, blasint,
+                      float, float *, blasint);
+
 static struct {
-    void (*sgemm)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint,
-                  blasint, float, const float *, blasint, const float *, blasint, float, float *,
-                  blasint);
+    void *sgemm; /* sgemm_fn; set last, atomically: non-NULL means loaded */
     void (*set_num_threads)(int);
     char *(*get_config)(void);
 } g_fn;
@@ -54,26 +56,27 @@ static void load(void)
                  "install libopenblas0", e ? e : "not found");
         return;
     }
-    *(void **)&g_fn.sgemm = dlsym(h, "cblas_sgemm");
+    void *sgemm = dlsym(h, "cblas_sgemm");
     *(void **)&g_fn.set_num_threads = dlsym(h, "openblas_set_num_threads");
     *(void **)&g_fn.get_config = dlsym(h, "openblas_get_config");
     int (*shutdown)(void);
     *(void **)&shutdown = dlsym(h, "blas_thread_shutdown_");
-    if (!g_fn.sgemm || !g_fn.set_num_threads || !g_fn.get_config) {
+    if (!sgemm || !g_fn.set_num_threads || !g_fn.get_config) {
         snprintf(g_err, sizeof g_err, "the BLAS loaded is not OpenBLAS (no cblas_sgemm, "
                  "openblas_set_num_threads or openblas_get_config)");
-        g_fn.sgemm = NULL;
         return;
     }
     g_fn.set_num_threads(1); /* starts the pool again if it was down... */
     if (shutdown)
         shutdown();          /* ...so it is stopped after */
+    /* published last: cblas_sgemm's fast path reads it without pthread_once */
+    __atomic_store_n(&g_fn.sgemm, sgemm, __ATOMIC_RELEASE);
 }
 
 const char *bf_nn_blas_error(void)
 {
     pthread_once(&g_once, load);
-    return g_fn.sgemm ? NULL : g_err;
+    return __atomic_load_n(&g_fn.sgemm, __ATOMIC_ACQUIRE) ? NULL : g_err;
 }
 
 void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
@@ -83,14 +86,16 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order, OPENBLAS_CONST enum CBLA
                  OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *C,
                  OPENBLAS_CONST blasint ldc)
 {
-    if (__builtin_expect(!__atomic_load_n(&g_fn.sgemm, __ATOMIC_ACQUIRE), 0)) {
+    void *f = __atomic_load_n(&g_fn.sgemm, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(!f, 0)) {
         const char *e = bf_nn_blas_error();
         if (e) { /* no engine work is possible without it */
             fprintf(stderr, "barforge: %s\n", e);
             abort();
         }
+        f = __atomic_load_n(&g_fn.sgemm, __ATOMIC_ACQUIRE);
     }
-    g_fn.sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    ((sgemm_fn *)f)(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void openblas_set_num_threads(int n)
