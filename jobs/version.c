@@ -8,6 +8,7 @@
 #include "bf_build_info.h"
 #include "core/data/curl_lazy.h"
 #include "core/gpu/gpu_info.h"
+#include "core/nn/model.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -62,7 +63,8 @@ int bf_job_version(int argc, char **argv)
     const char *curl = cv ? cv->version : bf_curl_load_error();
     const char *ssl = OpenSSL_version(OPENSSL_VERSION);
     char blas[160];
-    snprintf(blas, sizeof blas, "%s", openblas_get_config());
+    const char *blas_err = bf_nn_blas_error();
+    snprintf(blas, sizeof blas, "%s", blas_err ? blas_err : openblas_get_config());
     bf_gpu_info g;
 #ifdef BF_CUDA_BUILT
     bf_gpu_probe(&g); /* loads the CUDA libraries now (jobs/gpu_probe.c) */

@@ -7,7 +7,8 @@
  * calls are defined here instead; the first call opens libcurl with dlopen
  * and each forwards to the real function. Where libcurl cannot be loaded,
  * curl_easy_init returns NULL and curl_global_init an error, with the reason
- * in bf_curl_load_error(); callers already handle both.
+ * in bf_curl_load_error(); callers already handle both. BARFORGE_LIBCURL
+ * names the one library to load instead (tests use it).
  *
  * curl_easy_setopt and curl_easy_getinfo are variadic with exactly one
  * argument after the option, a long, a pointer or a curl_off_t: all of them
@@ -24,6 +25,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 _Static_assert(sizeof(long) == 8 && sizeof(void *) == 8 && sizeof(curl_off_t) == 8,
@@ -49,9 +51,15 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-    static const char *const names[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"};
+    const char *names[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"};
+    size_t nn = sizeof names / sizeof names[0];
+    const char *env = getenv("BARFORGE_LIBCURL"); /* this library only */
+    if (env && *env) {
+        names[0] = env;
+        nn = 1;
+    }
     void *h = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
+    for (size_t i = 0; i < nn && !h; i++)
         h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
     if (!h) {
         const char *e = dlerror();

@@ -7,7 +7,8 @@
  * pool: about 1.8 ms at every start and a busy second core. The three
  * OpenBLAS functions the engine calls are defined here instead; the first
  * call opens the library with dlopen (the path pkg-config gave at build time
- * first, then the soname) and forwards.
+ * first, then the soname; BARFORGE_LIBOPENBLAS names the one library to load
+ * instead) and forwards.
  *
  * The engine keeps OpenBLAS single-threaded: every GEMM is split across
  * OpenMP's threads instead (ops_linear.c; two thread pools spinning against
@@ -46,8 +47,14 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void load(void)
 {
     const char *names[] = {BF_OPENBLAS_PATH, "libopenblas.so.0", "libopenblas.so"};
+    size_t nn = sizeof names / sizeof names[0];
+    const char *env = getenv("BARFORGE_LIBOPENBLAS"); /* this library only */
+    if (env && *env) {
+        names[0] = env;
+        nn = 1;
+    }
     void *h = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
+    for (size_t i = 0; i < nn && !h; i++)
         if (names[i][0])
             h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
     if (!h) {

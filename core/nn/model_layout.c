@@ -352,7 +352,10 @@ bf_status bf_model_init(bf_model *m, const bf_model_config *cfg, int max_batch, 
     if (max_batch < 1)
         return BF_FAIL(BF_EINVAL, "max_batch %d must be at least 1 (--batch-size)", max_batch);
     if (bf_nn_threads_configured() == 0)
-        bf_nn_set_threads(0); /* OpenBLAS single-threaded before the first GEMM */
+        bf_nn_set_threads(0);
+    const char *blas = bf_nn_blas_error(); /* loads OpenBLAS (blas_lazy.c) */
+    if (blas)
+        return BF_FAIL(BF_ERR, "the model needs OpenBLAS: %s", blas);
     m->cfg = *cfg;
     m->max_batch = max_batch;
     m->seed = seed;

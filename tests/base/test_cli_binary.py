@@ -106,6 +106,17 @@ rc, libs = loaded(["version"])
 check(rc == 0 and any("libcurl" in l for l in libs) and any("libopenblas" in l for l in libs),
       f"version did not load libcurl and OpenBLAS: rc={rc}")
 check("not loadable" not in out and "could not be loaded" not in out, f"version reports a lazy library missing: {out!r}")
+# a libcurl that cannot be loaded: fetch from an HTTP provider fails (exit 1)
+# naming it, before any cache is written; version says why
+with tempfile.TemporaryDirectory() as d:
+    nolib = {"BARFORGE_LIBCURL": os.path.join(d, "no-such-libcurl.so"), "BARFORGE_YAHOO_URL": "http://127.0.0.1:9"}
+    rc, out, err = run(["fetch", "--providers", "yahoo", "--symbols", "AAA", "--start", "2024-01-02",
+                        "--end", "2024-01-05", "--cache-dir", os.path.join(d, "cache")], env=nolib)
+    check(rc == 1 and "libcurl could not be loaded" in err and "no-such-libcurl.so" in err,
+          f"fetch without libcurl: rc={rc} err={err!r}")
+    check(not os.path.exists(os.path.join(d, "cache")), "fetch without libcurl wrote a cache")
+    rc, out, err = run(["version"], env=nolib)
+    check(rc == 0 and "libcurl could not be loaded" in out, f"version without libcurl: rc={rc} out={out!r}")
 
 # a Slurm allocation of 2 tasks where MPI sees 1 rank: refuse, do not run twice
 rc, out, err = run(["fetch", "--symbols", "AAA", "--start", "2024-01-02", "--end", "2024-01-03",

@@ -1,8 +1,8 @@
 """test_train_badinput.py - bad input gets one clear message and the
 documented exit code (docs/training.md): 2 for usage (flags, a checkpoint that
 does not fit the dataset), 1 for failures (missing files, damaged files, NaN,
-disk full). A NaN and a failed checkpoint write leave the previous
-checkpoints intact."""
+disk full, an OpenBLAS that cannot be loaded). A NaN and a failed
+checkpoint write leave the previous checkpoints intact."""
 import os
 import re
 import sys
@@ -106,6 +106,15 @@ def main():
         check(files == ["step-00000002.h5", "step-00000004.h5"], "checkpoints after ENOSPC: %s" % files)
         for f in files:
             verify_checkpoint(os.path.join(rd, "checkpoints", f))
+
+        # OpenBLAS is loaded when the model is built (core/nn/blas_lazy.c):
+        # one that cannot be loaded is a failure naming it, before any run
+        # directory or checkpoint is written
+        p = run(BASE + ["--datasets-root", "ds", "--runs-dir", "r8"], wd,
+                env=env_with(BARFORGE_LIBOPENBLAS=os.path.join(wd, "no-such-libopenblas.so")))
+        expect(p, 1, r"needs OpenBLAS", r"could not be loaded", r"no-such-libopenblas\.so")
+        check(not any(f.endswith(".h5") for _, _, fs in os.walk(os.path.join(wd, "r8")) for f in fs),
+              "a checkpoint was written without OpenBLAS")
         print("test_train_badinput: ok")
         return 0
     except Failure as e:
