@@ -51,6 +51,7 @@ time_cmd() {
     local ws=() cs=() ts=() t0 t1
     for ((i = 0; i < REPEAT; i++)); do
         rm -rf "$WORK/ds" "$WORK"/cpu.*
+        sync
         t0=$(now)
         "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; echo "FAILED: $label" >&2; exit 1; }
         t1=$(now)
@@ -88,6 +89,8 @@ if [ "$LARGE" = 1 ]; then
         echo "fetch: $(echo "$(now) - $t0" | bc -l) s, cache $(du -sh "$CACHE" | cut -f1)"
     fi
     rm -rf "$WORK/ds5000"
+    sync # the disk idle at the start (a build right after another one's
+         # gigabytes waits for their writeback: 2-3x slower here)
     t0=$(now)
     mpirun -n "$RANKS" --oversubscribe /usr/bin/time -f "rank peak RSS %M KiB, wall %e s" \
         "$BIN" build --universe "synthetic:$N" --providers synthetic --cache-dir "$CACHE" \
