@@ -19,6 +19,8 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include "core/data/curl_lazy.h"
 
+#include "core/base/dl.h"
+
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -51,22 +53,11 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-    const char *names[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"};
-    size_t nn = sizeof names / sizeof names[0];
-    const char *env = getenv("BARFORGE_LIBCURL"); /* this library only */
-    if (env && *env) {
-        names[0] = env;
-        nn = 1;
-    }
-    void *h = NULL;
-    for (size_t i = 0; i < nn && !h; i++)
-        h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(g_err, sizeof g_err, "libcurl could not be loaded (%s); on Debian: apt-get "
-                 "install libcurl4", e ? e : "not found");
+    static const char *const names[] = {"libcurl.so.4", "libcurl.so", "libcurl-gnutls.so.4"};
+    void *h = bf_dl_open_first("BARFORGE_LIBCURL", names, sizeof names / sizeof names[0],
+                               "libcurl", "libcurl4", g_err, sizeof g_err);
+    if (!h)
         return;
-    }
     struct {
         const char *name;
         void **slot;

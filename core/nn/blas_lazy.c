@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/base/dl.h"
 #include "core/nn/model.h"
 
 #ifndef BF_OPENBLAS_PATH
@@ -46,23 +47,11 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
-    const char *names[] = {BF_OPENBLAS_PATH, "libopenblas.so.0", "libopenblas.so"};
-    size_t nn = sizeof names / sizeof names[0];
-    const char *env = getenv("BARFORGE_LIBOPENBLAS"); /* this library only */
-    if (env && *env) {
-        names[0] = env;
-        nn = 1;
-    }
-    void *h = NULL;
-    for (size_t i = 0; i < nn && !h; i++)
-        if (names[i][0])
-            h = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(g_err, sizeof g_err, "OpenBLAS could not be loaded (%s); on Debian: apt-get "
-                 "install libopenblas0", e ? e : "not found");
+    static const char *const names[] = {BF_OPENBLAS_PATH, "libopenblas.so.0", "libopenblas.so"};
+    void *h = bf_dl_open_first("BARFORGE_LIBOPENBLAS", names, sizeof names / sizeof names[0],
+                               "OpenBLAS", "libopenblas0", g_err, sizeof g_err);
+    if (!h)
         return;
-    }
     void *sgemm = dlsym(h, "cblas_sgemm");
     *(void **)&g_fn.set_num_threads = dlsym(h, "openblas_set_num_threads");
     *(void **)&g_fn.get_config = dlsym(h, "openblas_get_config");
