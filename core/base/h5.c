@@ -50,7 +50,6 @@ static hid_t g_dapl_direct = H5P_DEFAULT;
 
 static void h5_setup(void)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     /* HDF5 keeps freed blocks for reuse without limit: a build opens a
      * cache file per symbol, and each open's metadata cache (~0.5 MB) was
      * otherwise returned to the system and faulted in again */

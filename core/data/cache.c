@@ -204,10 +204,8 @@ static bf_status read_all(hid_t f, int ohlcv_only, const char *path,
         if (cov[2 * i + 1] <= cov[2 * i] || (i > 0 && cov[2 * i] <= cov[2 * i - 1]))
             st = corrupt(path, "/covered ranges are empty, unsorted or overlapping");
 
-    if (out && st == BF_OK && out->cap < n) /* slack: reused for the next symbol's bars */
+    if (out && st == BF_OK && out->cap < (n > 0 ? n : 1)) /* slack: reused for the next symbol */
         st = bf_bars_reserve(out, n + n / 8 + 64);
-    if (out && st == BF_OK)
-        st = bf_bars_reserve(out, 1);
     if (out && st == BF_OK && n > 0) {
         static const char *const fn[] = {"open", "high", "low", "close", "volume", "vwap"};
         double *fd[] = {out->open, out->high, out->low, out->close, out->volume, out->vwap};
