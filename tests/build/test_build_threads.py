@@ -4,7 +4,9 @@ gives identical X, y, sym_id, ts in every split, identical scalers.h5 and
 symbols.h5 datasets and the same meta.json (but for times and checksums of
 files that hold HDF5 object times). Seven symbols, so the pass-1 workers
 complete symbols out of order; per-symbol and global scalers; a memory
-budget that keeps some symbols' rows and recomputes the others. The direct
+budget that keeps some symbols' rows and recomputes the others (with the
+global scaler, so that the build takes two passes: one rank with the
+per-symbol scaler writes its rows in pass 1 and keeps none). The direct
 split-file writer is also checked against the HDF5 writer (--compress 1,
 one thread), array by array."""
 import json
@@ -69,7 +71,8 @@ def main():
               "--cache-dir", cache]
     cases = {
         "per-symbol": [],
-        "kept+recomputed": ["--memory-budget-mb", "1"],
+        "kept+recomputed": ["--scaler", "global", "--scaler-sample-rows", "3000",
+                            "--memory-budget-mb", "1"],
         "global": ["--scaler", "global", "--scaler-sample-rows", "3000"],
     }
     for label, extra in cases.items():

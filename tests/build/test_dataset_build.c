@@ -154,7 +154,9 @@ static void check_crc_combine(void)
  *              passes;
  *   variant 1: two passes, every scaler fitted in pass 2;
  *   variant 2: two passes with the fits made in pass 1 (redone where the
- *              final boundaries give other train rows).
+ *              final boundaries give other train rows);
+ *   variant 3: as 2 with a memory budget that keeps no rows: pass 2 reads
+ *              and computes every symbol again.
  * One worker, so symbols go in name order and the guess is made from the
  * first two. nlate symbols (the first ones) start months after the others.
  * want_one_pass: 1 or 0 as variant 0 must go, -1 either way (whether two
@@ -163,15 +165,16 @@ static void check_variants(const char *tag, int nsym, int nlate, int want_one_pa
                            int want_refit)
 {
     static const char *all[] = {"AAA", "BBB", "CCC", "DDD", "EEE"};
-    char cache[700], ds[3][700];
+    enum { NV = 4 };
+    char cache[700], ds[NV][700];
     snprintf(cache, sizeof cache, "%s/cache_%s", g_root, tag);
     for (int i = 0; i < nsym; i++) {
         int64_t first = bf_days_from_civil(2023, i < nlate ? 4 : 1, 3);
         bf_status st = bt_write_cache(cache, "synthetic", first, i < nlate ? 110 : 150, all[i]);
         T_CHECK(st == BF_OK, "cache: %s", bf_last_error());
     }
-    bf_build_result res[3];
-    for (int k = 0; k < 3; k++) {
+    bf_build_result res[NV];
+    for (int k = 0; k < NV; k++) {
         snprintf(ds[k], sizeof ds[k], "%s/ds_%s%d", g_root, tag, k);
         bf_build_opts o;
         opts(&o, ds[k]);
@@ -180,13 +183,16 @@ static void check_variants(const char *tag, int nsym, int nlate, int want_one_pa
         o.cache_dir = cache;
         o.threads = 1;
         o.no_speculative_fit = k == 1;
-        o.no_stream = k == 2;
+        o.no_stream = k >= 2;
+        if (k == 3)
+            o.memory_budget_bytes = -1; /* keep nothing (--memory-budget-mb 0) */
         bf_status st = bf_build_master(&o, &res[k]);
         T_CHECK(st == BF_OK, "%s: build variant %d: %s", tag, k, bf_last_error());
     }
     T_CHECK(want_one_pass < 0 || res[0].one_pass == want_one_pass,
             "%s: one pass %d, expected %d", tag, res[0].one_pass, want_one_pass);
-    T_CHECK(!res[1].one_pass && !res[2].one_pass, "%s: two-pass variants wrote in pass 1", tag);
+    T_CHECK(!res[1].one_pass && !res[2].one_pass && !res[3].one_pass,
+            "%s: two-pass variants wrote in pass 1", tag);
     T_EQ_I(res[1].refits, 0);
     if (want_refit)
         T_CHECK(res[2].refits >= 1 && res[2].refits < nsym, "%s: pass-1 fits redone: %lld "
@@ -195,7 +201,7 @@ static void check_variants(const char *tag, int nsym, int nlate, int want_one_pa
     else
         T_EQ_I(res[2].refits, 0);
     static const char *splits[] = {"train", "val", "test"};
-    for (int v = 1; v < 3; v++)
+    for (int v = 1; v < NV; v++)
         for (int k = 0; k < 3; k++) {
             T_EQ_I(res[0].rows[k], res[v].rows[k]);
             bf_dataset a, b;
