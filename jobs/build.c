@@ -76,8 +76,9 @@ static void print_summary(const bf_build_opts *o, const bf_build_result *r, int 
         bf_time_format(r->val_start, vs, sizeof vs);
         bf_time_format(r->test_start, ts, sizeof ts);
         printf("barforge build: master %s -> %s (master -> %s)\n", r->version, r->dir, r->version);
-        printf("  symbols %lld, features %d, purge %lld rows per symbol at each boundary\n",
-               (long long)r->n_symbols, bf_feat_count(&o->spec), (long long)r->purge_bars);
+        printf("  symbols %lld, features %d, purge %lld rows per symbol at each boundary; %s\n",
+               (long long)r->n_symbols, bf_feat_count(&o->spec), (long long)r->purge_bars,
+               r->one_pass ? "one pass (rows written as they were computed)" : "two passes");
         printf("  rows: train %lld, val %lld, test %lld (val from %s, test from %s)\n",
                (long long)r->rows[0], (long long)r->rows[1], (long long)r->rows[2], vs, ts);
         printf("  dropped rows: warm-up %lld, no label (future missing or crossing a session) "
@@ -168,13 +169,15 @@ int bf_job_build(int argc, char **argv)
         {"write-buffer-mb", BF_OPT_POSINT, "16", "per-rank buffer for the split-file writes",
          &buf_mb, NULL, NULL, NULL, NULL},
         {"mpio", BF_OPT_CHOICE, "independent", "under MPI, how ranks write their rows into the "
-         "shared split files: independent (faster on one node) or collective (two-phase "
+         "shared split files: independent (pwrite into chunks HDF5 allocated; per-symbol "
+         "scalers: in one pipelined pass) or collective (two passes, MPI-IO two-phase "
          "buffering, for parallel file systems)", &mpio, "independent,collective", NULL, NULL,
          NULL},
-        {"memory-budget-mb", BF_OPT_NONNEG, "512", "two-pass builds (several ranks, global "
-         "scaler, compression), per rank: feature rows kept in memory between the passes; "
-         "symbols beyond it are recomputed (0 = keep none). One rank with per-symbol scalers "
-         "builds in one pass and keeps no rows", &mem_mb, NULL, NULL, NULL, NULL},
+        {"memory-budget-mb", BF_OPT_NONNEG, "512", "two-pass builds (global scaler, "
+         "compression, --mpio collective, or split boundaries the first symbols did not "
+         "predict), per rank: feature rows kept in memory between the passes; symbols beyond "
+         "it are recomputed (0 = keep none). Per-symbol scalers build in one pass (under MPI "
+         "pipelined over the ranks) and keep no rows", &mem_mb, NULL, NULL, NULL, NULL},
         {"num-workers", BF_OPT_NONNEG, "0", "CPU threads per rank (at most the cores online; "
          "0 = BARFORGE_THREADS, else the cores divided among the ranks); no output bit depends "
          "on it", &workers, NULL, NULL, NULL, NULL},

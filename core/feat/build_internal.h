@@ -13,12 +13,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The universe and this rank's share of it. */
+/* The universe and this rank's share of it: local symbol i (0 <= i < nloc)
+ * is sym_id bf_plan_sym(p, i). Two-pass builds own a contiguous range
+ * [lo, hi); in pipelined one-pass builds under MPI the ranks claim symbols
+ * one by one as they go (own lists them, in the order claimed, which is
+ * sym_id order; nloc grows up to cap during pass 1; see build_stream.c). */
 typedef struct bf_build_plan {
     char (*syms)[BF_SYMBOL_MAX]; /* sorted, unique; sym_id = index */
-    int64_t S, lo, hi;           /* this rank owns sym_ids [lo, hi) */
+    int64_t S, lo, hi;           /* two passes: this rank owns sym_ids [lo, hi) */
+    int64_t nloc, cap;           /* local symbols (pipelined: claimed so far) and at most */
+    int64_t *own;                /* pipelined: the sym_ids claimed (cap of them) */
+    int pipelined;
     int F, H, target_index, purge, max_horizon;
 } bf_build_plan;
+
+static inline int64_t bf_plan_sym(const bf_build_plan *p, int64_t i)
+{
+    return p->own ? p->own[i] : p->lo + i;
+}
 
 /* What pass 1 keeps per symbol (a few dozen bytes, whatever its length). */
 typedef struct bf_sym_rec {
@@ -33,6 +45,8 @@ typedef struct bf_sym_rec {
     int64_t scaled_nan;  /* NaN values among them */
     int64_t spec_cnt0;   /* leading train rows of the speculative fit (-1: none) */
     int64_t stream_cnt[3]; /* rows streamed per split (one-pass builds) */
+    int64_t stream_raw[3]; /* the same before the per-symbol scaler's rule */
+    int32_t stream_split;  /* stream_raw is set */
     int32_t spec_nz;     /* its zero-IQR features */
     /* pass-1 rows kept in memory (NULL: recompute in pass 2) */
     float *X, *y;
@@ -83,6 +97,8 @@ typedef struct bf_master_state {
     int64_t stream_rows[3];    /* rows written per split */
     int64_t stream_val, stream_test; /* the boundaries they were written under */
     int stream_guess;          /* 1 once those are fixed */
+    int stream_stopped;        /* a pipelined stream (several ranks) did not
+                                  complete: the build is redone in two passes */
 } bf_master_state;
 
 /* Memory for kept rows: large anonymous mappings advised to use huge pages,
@@ -143,9 +159,22 @@ typedef struct bf_stream_slot {
 } bf_stream_slot;
 /* fixes m->stream_val/test/guess from the times recorded so far */
 typedef void (*bf_stream_guess_fn)(void *ctx);
-bf_status bf_stream_open(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
+bf_status bf_stream_open(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m,
                          pthread_mutex_t *h5mu, int nworkers, bf_stream_guess_fn guess_fn,
                          void *guess_ctx, bf_stream **out);
+/* Several ranks (plan->pipelined): the stream is pipelined over the ranks
+ * (build_stream.c). Every MPI call is made on the main thread: it pumps
+ * (sends its symbols' counts, takes in the others' and the files' chunks,
+ * writes what can be placed) between the steps of its symbols and while it
+ * waits, and bf_stream_pump_to_end runs it until every rank is done.
+ * Returns 1 when something moved. */
+int bf_stream_pump(bf_stream *s);
+void bf_stream_pump_to_end(bf_stream *s);
+/* pipelined: the next local symbol for a worker (main: the calling thread),
+ * claimed from the universe's shared counter; -1 when none is left (or the
+ * stream stopped). The plan's own/nloc grow with the claims. */
+int64_t bf_stream_claim(bf_stream *s, int main);
+
 bf_stream_slot *bf_stream_slot_get(bf_stream *s, int worker); /* NULL once aborted */
 bf_status bf_stream_slot_reserve(bf_stream_slot *sl, int64_t n, int F, int H);
 /* symbol i recorded: sl holds its rows, unscaled (NULL: none to write).

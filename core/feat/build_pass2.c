@@ -538,7 +538,7 @@ static bf_status prep_symbol(const bf_build_plan *p, bf_master_state *m, int64_t
 
 /* pwrite symbol s's rows of split k (from row at) at row0 in that split's file */
 static bf_status write_symbol_split(const bf_build_plan *p, const bf_master_state *m, int64_t s,
-                                    const bf_feat_rows *rows, const bf_split_file *sf, int k,
+                                    const bf_feat_rows *rows, bf_split_file *sf, int k,
                                     int64_t at, int64_t row0)
 {
     int64_t cnt = m->rec[s - p->lo].cnt[k];
@@ -550,7 +550,7 @@ static bf_status write_symbol_split(const bf_build_plan *p, const bf_master_stat
 
 static bf_status scale_write_symbol(const bf_build_plan *p, bf_master_state *m, int64_t s,
                                     bf_feat_rows *rows, const bf_scaler *global,
-                                    const bf_split_file *sf, const int64_t *row0, int64_t *nz,
+                                    bf_split_file *sf, const int64_t *row0, int64_t *nz,
                                     double *t_scale, double *t_write)
 {
     int64_t at[3];

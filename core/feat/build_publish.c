@@ -43,18 +43,42 @@ static void gathered_free(gathered *g)
         free(g->p[i]);
 }
 
+/* Rank 0: the last gathered array (S elements of esz bytes, in rank order)
+ * into sym_id order, where the ranks did not own contiguous ranges
+ * (pipelined builds): its j-th element is sym_id perm[j] (perm NULL: in
+ * order already) */
+static bf_status to_sym_order(const bf_build_plan *p, const int64_t *perm, gathered *g,
+                              size_t esz)
+{
+    if (!perm || bf_mpi_rank() != 0 || p->S == 0)
+        return BF_OK;
+    char *src = g->p[g->n - 1], *dst = malloc((size_t)p->S * esz);
+    BF_CHECK_ALLOC(dst, (size_t)p->S * esz);
+    for (int64_t j = 0; j < p->S; j++)
+        memcpy(dst + perm[j] * esz, src + j * esz, esz);
+    free(src);
+    g->p[g->n - 1] = dst;
+    return BF_OK;
+}
+
 static bf_status write_scalers(const bf_build_opts *o, const bf_build_plan *p,
-                               bf_master_state *m)
+                               bf_master_state *m, const int64_t *perm)
 {
     int global = o->scaler == BF_SCALER_ROBUST_GLOBAL;
     int64_t rows = global ? 1 : p->S;
-    int64_t n = global ? (bf_mpi_rank() == 0) : p->hi - p->lo, F = p->F;
+    int64_t n = global ? (bf_mpi_rank() == 0) : p->nloc, F = p->F;
     gathered g = {{NULL}, 0};
     bf_status st = gather(&g, m->median, n * F * 8);
+    if (st == BF_OK && !global)
+        st = to_sym_order(p, perm, &g, (size_t)F * 8);
     if (st == BF_OK)
         st = gather(&g, m->iqr, n * F * 8);
+    if (st == BF_OK && !global)
+        st = to_sym_order(p, perm, &g, (size_t)F * 8);
     if (st == BF_OK)
         st = gather(&g, m->n_fit, n * 8);
+    if (st == BF_OK && !global)
+        st = to_sym_order(p, perm, &g, 8);
     if (st == BF_OK && bf_mpi_rank() == 0) {
         char path[4400];
         snprintf(path, sizeof path, "%s/scalers.h5", m->tmpdir);
@@ -83,9 +107,9 @@ static bf_status write_scalers(const bf_build_opts *o, const bf_build_plan *p,
     return st;
 }
 
-static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m)
+static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m, const int64_t *perm)
 {
-    int64_t nloc = p->hi - p->lo, c = nloc ? nloc : 1;
+    int64_t nloc = p->nloc, c = nloc ? nloc : 1;
     int64_t *rows = malloc((size_t)c * 3 * sizeof *rows), *a = malloc((size_t)c * 4 * sizeof *a);
     int32_t *prov = malloc((size_t)c * sizeof *prov);
     if (!rows || !a || !prov) {
@@ -105,10 +129,17 @@ static bf_status write_symbols(const bf_build_plan *p, bf_master_state *m)
     }
     gathered g = {{NULL}, 0};
     bf_status st = gather(&g, rows, nloc * 3 * 8);
-    for (int k = 0; k < 4 && st == BF_OK; k++)
+    if (st == BF_OK)
+        st = to_sym_order(p, perm, &g, 3 * 8);
+    for (int k = 0; k < 4 && st == BF_OK; k++) {
         st = gather(&g, a + k * c, nloc * 8);
+        if (st == BF_OK)
+            st = to_sym_order(p, perm, &g, 8);
+    }
     if (st == BF_OK)
         st = gather(&g, prov, nloc * 4);
+    if (st == BF_OK)
+        st = to_sym_order(p, perm, &g, 4);
     free(rows);
     free(a);
     free(prov);
@@ -143,9 +174,18 @@ bf_status bf_build_write_side_files(const bf_build_opts *o, const bf_build_plan 
                                     bf_master_state *m)
 {
     double t0 = bf_now();
-    bf_status st = bf_ds_agree(write_scalers(o, p, m));
+    /* pipelined builds: which sym_ids each rank claimed, in rank order */
+    int64_t *perm = NULL, np = 0;
+    bf_status st = p->own ? bf_ds_gather_i64(p->own, p->nloc, 0, &perm, &np) : BF_OK;
+    if (st == BF_OK && perm && bf_mpi_rank() == 0 && np != p->S)
+        st = BF_FAIL(BF_ERR, "the ranks claimed %lld symbols of %lld", (long long)np,
+                     (long long)p->S);
+    st = bf_ds_agree(st);
     if (st == BF_OK)
-        st = bf_ds_agree(write_symbols(p, m));
+        st = bf_ds_agree(write_scalers(o, p, m, perm));
+    if (st == BF_OK)
+        st = bf_ds_agree(write_symbols(p, m, perm));
+    free(perm);
     m->stage[BF_STAGE_WRITE] += bf_now() - t0;
     return st;
 }
@@ -343,7 +383,7 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
     BF_TRY(bf_allreduce_sum_i64((int64_t *)&d, sizeof d / sizeof(int64_t)));
     int64_t prov[BF_BUILD_MAX_PROVIDERS] = {0}, nz = m->n_zero_iqr;
     int64_t lo[2] = {INT64_MAX, INT64_MAX}, hi[2] = {INT64_MIN, INT64_MIN};
-    for (int64_t i = 0; i < p->hi - p->lo; i++) {
+    for (int64_t i = 0; i < p->nloc; i++) {
         const bf_sym_rec *r = &m->rec[i];
         if (r->provider >= 0)
             prov[r->provider]++;

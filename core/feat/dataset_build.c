@@ -1,6 +1,14 @@
 #define _GNU_SOURCE
 /* dataset_build.c - the master build (see dataset_build.h).
  *
+ * One pass where it can (per-symbol scalers, uncompressed direct files):
+ * each symbol's rows are split, scaled and written into the split files as
+ * the symbols complete, under split boundaries guessed from the first
+ * symbols' row times and checked at the end (build_stream.c). One rank
+ * writes in symbol order; under MPI the ranks claim symbols as they go and
+ * pipeline the writes (the stream's "pipelined" mode). When the guess does
+ * not hold, or a pipelined pass stops, the build is done in two passes:
+ *
  * Two passes over this rank's contiguous range of symbols (sym_id order):
  *   pass 1  features per symbol; keep only the row times (spilled to a
  *           per-rank file), per-symbol counts, the local set of distinct row
@@ -29,6 +37,7 @@
 #include "core/feat/dataset_io.h"
 #include "dist/mpi_env.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,13 +132,16 @@ bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p)
             memmove(p->syms[S++], p->syms[i], BF_SYMBOL_MAX);
     p->S = S;
     bf_shard_range(S, bf_mpi_rank(), bf_mpi_size(), &p->lo, &p->hi);
+    p->nloc = p->cap = p->hi - p->lo;
     return BF_OK;
 }
 
 void bf_build_plan_free(bf_build_plan *p)
 {
     free(p->syms);
+    free(p->own);
     p->syms = NULL;
+    p->own = NULL;
 }
 
 /* Missing caches: every rank lists its symbols; rank 0 composes one error. */
@@ -324,13 +336,14 @@ static void p1_fail(p1_shared *sh, int64_t i, bf_status st, const char *msg)
  * memory (allocated here, filled by the caller), the global sample, and the
  * boundary guess for the speculative fit (*guess). The symbol's rows that
  * may be written are w->sel[0..n_sel) of w->rows. */
-static bf_status record(p1_shared *sh, int64_t s, const bf_sym_rows *w, int *keep,
+static bf_status record(p1_shared *sh, int64_t i, const bf_sym_rows *w, int *keep,
                         int64_t *gval, int64_t *gtest, int *guess)
 {
     const bf_build_opts *o = sh->o;
     const bf_build_plan *p = sh->p;
     bf_master_state *m = sh->m;
-    bf_sym_rec *r = &m->rec[s - p->lo];
+    const int64_t s = bf_plan_sym(p, i);
+    bf_sym_rec *r = &m->rec[i];
     const int64_t n = w->n_sel, *ts = w->sel_ts;
     r->provider = w->provider;
     r->n_rows = n;
@@ -427,6 +440,15 @@ static int spec_fit(p1_worker *wk, const bf_sym_rows *w, int64_t k, int F, bf_sc
     return bf_scaler_fit_masked(sc, w->rows.X, n, F, wk->use) == BF_OK;
 }
 
+/* Pipelined builds: the main thread (the only one that calls MPI) moves the
+ * stream on between the steps of its symbols, so that the other ranks wait
+ * on it for less than a symbol. No lock is held here. */
+static void pump_main(p1_worker *wk)
+{
+    if (wk->main && wk->sh->stream && wk->sh->p->pipelined)
+        bf_stream_pump(wk->sh->stream);
+}
+
 /* One-pass build: symbol i's rows that may be written into slot sl, for the
  * stream to split, fit, scale and write in order (none: the slot goes back). */
 static bf_status stream_symbol(p1_worker *wk, int64_t i, bf_stream_slot *sl)
@@ -467,7 +489,6 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider,
     p1_shared *sh = wk->sh;
     const bf_build_plan *p = sh->p;
     bf_master_state *m = sh->m;
-    int64_t s = p->lo + i;
     if (rs == BF_ENOTFOUND && wk->mtext[0]) {
         char *t = strdup(wk->mtext);
         if (!t && sl)
@@ -487,11 +508,12 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider,
     bf_status st = rs == BF_OK ? bf_ds_compute_symbol_sel(sh->o, &wk->bars, provider, w,
                                                           wk->stage)
                                : rs;
+    pump_main(wk);
     int keep = 0, guess = 0;
     int64_t gval = 0, gtest = 0;
     if (st == BF_OK) {
         pthread_mutex_lock(&sh->mu);
-        st = record(sh, s, w, &keep, &gval, &gtest, &guess);
+        st = record(sh, i, w, &keep, &gval, &gtest, &guess);
         pthread_mutex_unlock(&sh->mu);
     }
     if (st != BF_OK) {
@@ -541,27 +563,32 @@ static void *p1_run(void *arg)
     p1_worker *wk = arg;
     p1_shared *sh = wk->sh;
     const bf_build_plan *p = sh->p;
-    int64_t nloc = p->hi - p->lo;
+    int64_t nloc = p->nloc;
     for (;;) {
         /* a one-pass build takes a slot for the rows first: at most two
          * symbols per worker wait to be written in order */
         bf_stream_slot *sl = sh->stream ? bf_stream_slot_get(sh->stream, wk->id) : NULL;
         if (sh->stream && !sl)
             break; /* the build failed */
+        /* pipelined: claimed from the universe as the worker goes */
+        int64_t i = p->pipelined && !sh->stop ? bf_stream_claim(sh->stream, wk->main) : 0;
         pthread_mutex_lock(&sh->h5mu);
-        int64_t i = sh->next;
-        if (sh->stop || i >= nloc) {
+        if (!p->pipelined) {
+            i = sh->next;
+            sh->next = i < nloc ? i + 1 : i;
+        }
+        if (sh->stop || i < 0 || i >= p->cap || (!p->pipelined && i >= nloc)) {
             pthread_mutex_unlock(&sh->h5mu);
             if (sl)
                 bf_stream_release(sh->stream, sl);
             break;
         }
-        sh->next = i + 1;
         int provider = -1;
-        bf_status rs = bf_ds_read_symbol(sh->o, p->syms[p->lo + i], sh->o->start, sh->o->end,
+    bf_status rs = bf_ds_read_symbol(sh->o, p->syms[bf_plan_sym(p, i)], sh->o->start, sh->o->end,
                                          &wk->bars, &provider, wk->mtext, sizeof wk->mtext,
                                          wk->stage);
         pthread_mutex_unlock(&sh->h5mu);
+        pump_main(wk);
         bf_status st = p1_symbol(wk, i, rs, provider, sl);
         if (st != BF_OK) {
             p1_fail(sh, i, st, bf_last_error());
@@ -572,13 +599,14 @@ static void *p1_run(void *arg)
         pthread_mutex_unlock(&sh->mu);
         if (wk->main) /* the progress line is drawn by one thread */
             bf_progress_update(&sh->prog, d);
+        pump_main(wk);
     }
     return NULL;
 }
 
 static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
 {
-    int64_t nloc = p->hi - p->lo;
+    int64_t nloc = p->cap; /* pipelined: at most; the claims set p->nloc */
     size_t n1 = (size_t)(nloc ? nloc : 1);
     m->rec = calloc(n1, sizeof *m->rec);
     BF_CHECK_ALLOC(m->rec, n1 * sizeof *m->rec);
@@ -622,10 +650,11 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
         wk[k].id = k;
         bf_bars_init(&wk[k].bars, "", o->spec.interval_s[0]);
     }
-    /* one pass when one rank builds with per-symbol scalers into direct files */
+    /* one pass when one rank builds with per-symbol scalers into direct
+     * files, or several ranks pipeline it (symbols dealt out in turn) */
     bf_status ost = BF_OK;
-    if (bf_mpi_size() == 1 && m->spec_median && o->compress == 0 && bf_splitfile_direct_ok() &&
-        !o->no_stream)
+    if ((bf_mpi_size() == 1 || p->pipelined) && m->spec_median && o->compress == 0 &&
+        bf_splitfile_direct_ok() && !o->no_stream)
         ost = bf_stream_open(o, p, m, &sh->h5mu, nw, fix_guess, sh, &sh->stream);
     if (ost != BF_OK) {
         sh->st = ost;
@@ -639,6 +668,8 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
         if (pthread_create(&th[k], NULL, p1_run, &wk[k]) != 0)
             break; /* fewer workers: still correct */
     p1_run(&wk[0]);
+    if (sh->stream && p->pipelined)
+        bf_stream_pump_to_end(sh->stream); /* before the join: workers may wait on it */
     for (int k = 1; k < started; k++)
         pthread_join(th[k], NULL);
     free(th);
@@ -648,6 +679,8 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
         bf_status cs = bf_stream_close(sh->stream);
         st = st != BF_OK ? st : cs;
     }
+    nloc = p->nloc; /* pipelined: the symbols this rank claimed */
+    m->n_rec = nloc;
     for (int k = 0; k < nw; k++) {
         for (int j = 0; j < BF_STAGE_COUNT; j++)
             m->stage[j] += wk[k].stage[j];
@@ -693,28 +726,62 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
 }
 /* ---- boundaries and counts -------------------------------------------------- */
 
-static int cmp_i64(const void *a, const void *b)
+/* Sorts n times made of nr sorted runs (run r: len[r] of them, in order)
+ * by merging runs pairwise, log2(nr) passes; scratch holds n. Returns the
+ * sorted array (all or scratch). */
+static int64_t *merge_runs(int64_t *all, int64_t *scratch, int64_t n, int64_t *len, int nr)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    int64_t *src = all, *dst = scratch;
+    while (nr > 1) {
+        int64_t at = 0;
+        int out = 0;
+        for (int r = 0; r < nr; r += 2, out++) {
+            int64_t la = len[r], lb = r + 1 < nr ? len[r + 1] : 0;
+            const int64_t *a = src + at, *b = a + la;
+            int64_t i = 0, j = 0, k = at;
+            while (i < la && j < lb)
+                dst[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+            while (i < la)
+                dst[k++] = a[i++];
+            while (j < lb)
+                dst[k++] = b[j++];
+            len[out] = la + lb;
+            at += la + lb;
+        }
+        nr = out;
+        int64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    (void)n;
+    return src;
 }
 
 static bf_status boundaries(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
 {
-    int64_t *all = NULL, n = 0, b[3] = {0, 0, 0};
+    int64_t *all = NULL, n = 0, b[3] = {0, 0, 0}, *len = NULL, nr = 0;
+    /* each rank's distinct times are sorted already: rank 0 merges them */
     bf_status st = bf_ds_gather_i64(m->times, m->ntimes, 0, &all, &n);
+    if (st == BF_OK)
+        st = bf_ds_gather_i64(&m->ntimes, 1, 0, &len, &nr);
+    int64_t *scratch = NULL;
     if (st == BF_OK && bf_mpi_rank() == 0) {
-        qsort(all, (size_t)n, sizeof *all, cmp_i64);
-        int64_t k = 0;
+        scratch = malloc((size_t)(n ? n : 1) * sizeof *scratch);
+        st = scratch ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory for %lld row times", (long long)n);
+    }
+    if (st == BF_OK && bf_mpi_rank() == 0) {
+        int64_t *t = merge_runs(all, scratch, n, len, (int)nr), k = 0;
         for (int64_t i = 0; i < n; i++)
-            if (k == 0 || all[k - 1] != all[i])
-                all[k++] = all[i];
+            if (k == 0 || t[k - 1] != t[i])
+                t[k++] = t[i];
         bf_split_spec sp = o->split;
         sp.purge_bars = p->purge;
-        st = bf_split_boundaries(&sp, all, k, &b[0], &b[1]);
+        st = bf_split_boundaries(&sp, t, k, &b[0], &b[1]);
         b[2] = k;
     }
     free(all);
+    free(scratch);
+    free(len);
     st = bf_ds_agree(st);
     if (st == BF_OK)
         st = bf_ds_bcast_i64(b, 3, 0);
@@ -729,8 +796,15 @@ static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_
     FILE *f = m->spill;
     int64_t cap = 0, *buf = NULL;
     bf_status st = BF_OK;
-    for (int64_t s = p->lo; s < p->hi && st == BF_OK; s++) {
-        bf_sym_rec *r = &m->rec[s - p->lo];
+    for (int64_t i = 0; i < p->nloc && st == BF_OK; i++) {
+        bf_sym_rec *r = &m->rec[i];
+        /* one-pass builds whose guess held: split already, under these
+         * boundaries, in pass 1 */
+        if (r->stream_split && m->stream_guess && m->stream_val == m->val_start &&
+            m->stream_test == m->test_start) {
+            bf_build_set_counts(o, r, r->stream_raw, &m->drops);
+            continue;
+        }
         /* kept symbols have their times in memory; the others were spilled */
         const int64_t *ts = r->ts;
         if (!ts && r->n_rows) {
@@ -765,9 +839,9 @@ static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_
         return st;
     for (int k = 0; k < 3; k++)
         m->rank_rows[k] = 0;
-    for (int64_t s = p->lo; s < p->hi; s++)
+    for (int64_t i = 0; i < p->nloc; i++)
         for (int k = 0; k < 3; k++)
-            m->rank_rows[k] += m->rec[s - p->lo].cnt[k];
+            m->rank_rows[k] += m->rec[i].cnt[k];
     for (int k = 0; k < 3; k++) {
         BF_TRY(bf_exscan_i64(m->rank_rows[k], &m->offset[k]));
         m->total[k] = m->rank_rows[k];
@@ -784,9 +858,67 @@ static bf_status count_rows(const bf_build_opts *o, bf_build_plan *p, bf_master_
     return BF_OK;
 }
 
-bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
+/* Pipelined one-pass build under MPI: the ranks claim the symbols as they
+ * go (build_stream.c); up to all of them may land on one rank. */
+static bf_status plan_pipelined(bf_build_plan *p)
+{
+    p->pipelined = 1;
+    p->lo = p->hi = 0; /* no contiguous range */
+    p->nloc = 0;
+    p->cap = p->S;
+    p->own = malloc((size_t)(p->S ? p->S : 1) * sizeof *p->own);
+    BF_CHECK_ALLOC(p->own, (size_t)(p->S ? p->S : 1) * sizeof *p->own);
+    return BF_OK;
+}
+
+/* One-pass builds: the split files' rows start going to disk on a thread
+ * as soon as pass 1 is over (this rank's share: file k by rank k % ranks),
+ * while the build counts, checks and closes them; the fsyncs of the commit
+ * (the durability point; unchanged) then find little left to do. */
+typedef struct early_sync {
+    pthread_t th;
+    int started;
+    char path[3][4400];
+} early_sync;
+
+static void *early_sync_run(void *arg)
+{
+    early_sync *e = arg;
+    for (int k = 0; k < 3; k++)
+        if (e->path[k][0]) {
+            int fd = open(e->path[k], O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                (void)fdatasync(fd); /* a failure shows at the commit's fsync */
+                close(fd);
+            }
+        }
+    return NULL;
+}
+
+static void early_sync_start(early_sync *e, const bf_master_state *m)
+{
+    memset(e, 0, sizeof *e);
+    for (int k = 0; k < 3; k++)
+        if (k % bf_mpi_size() == bf_mpi_rank())
+            snprintf(e->path[k], sizeof e->path[k], "%s/%s", m->tmpdir, bf_ds_files[k]);
+    e->started = pthread_create(&e->th, NULL, early_sync_run, e) == 0;
+}
+
+static void early_sync_join(early_sync *e)
+{
+    if (e->started)
+        pthread_join(e->th, NULL);
+    e->started = 0;
+}
+
+/* One attempt at the build. pipelined: several ranks write in pass 1
+ * (symbols dealt out in turn); *redo is then set (on every rank) when that
+ * did not go through, and the caller builds again in two passes. */
+static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_result *res,
+                            int *redo)
 {
     memset(res, 0, sizeof *res);
+    *redo = 0;
     double t0 = bf_now();
     bf_build_plan p;
     bf_status st = bf_ds_agree(bf_build_validate(o, &p));
@@ -794,12 +926,26 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
         return st;
     bf_master_state m;
     memset(&m, 0, sizeof m);
-    st = bf_build_make_tmpdir(o, &m);
+    if (pipelined)
+        st = plan_pipelined(&p);
+    if (st == BF_OK)
+        st = bf_build_make_tmpdir(o, &m);
     if (st == BF_OK && o->scaler == BF_SCALER_ROBUST_GLOBAL)
         st = bf_sampler_init(&m.smp, o->global_sample_rows ? o->global_sample_rows : 500000, p.F);
     st = bf_ds_agree(st);
     if (st == BF_OK)
         st = pass1(o, &p, &m);
+    if (pipelined) {
+        /* anything but a complete stream: built again in two passes, which
+         * reports any error the way a two-pass build does */
+        int64_t stop = st != BF_OK || m.stream_stopped || !m.streaming;
+        if (bf_allreduce_max_i64(&stop, 1) != BF_OK || stop)
+            *redo = 1;
+        st = *redo ? BF_ERR : BF_OK;
+    }
+    early_sync es = {.started = 0};
+    if (st == BF_OK && m.streaming)
+        early_sync_start(&es, &m);
     double ts0 = bf_now();
     if (st == BF_OK)
         st = boundaries(o, &p, &m);
@@ -809,20 +955,27 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
     int streamed = 0;
     if (st == BF_OK && m.streaming) {
         /* the rows went out under the guessed boundaries: they stand when
-         * the real ones are the same and every symbol's counts agree */
-        int held = m.stream_guess && m.val_start == m.stream_val &&
-                   m.test_start == m.stream_test;
+         * the real ones are the same and every symbol's counts agree (on
+         * every rank) */
+        int64_t held = p.nloc == 0 || (m.stream_guess && m.val_start == m.stream_val &&
+                                       m.test_start == m.stream_test);
         for (int64_t i = 0; held && i < m.n_rec; i++)
             held = memcmp(m.rec[i].cnt, m.rec[i].stream_cnt, sizeof m.rec[i].cnt) == 0;
+        if (pipelined)
+            st = bf_allreduce_min_i64(&held, 1);
         double tf = bf_now();
-        if (held) {
-            st = bf_stream_finish(&p, &m);
+        if (st == BF_OK && held) {
+            st = bf_ds_agree(bf_stream_finish(&p, &m));
             streamed = st == BF_OK;
-        } else {
+        } else if (st == BF_OK) {
             BF_INFO("split boundaries differ from the first symbol's: recomputing the rows "
                     "(two passes)");
             bf_stream_discard(&m);
             m.refits = 0; /* counted again in pass 2 */
+            if (pipelined) {
+                *redo = 1;
+                st = BF_ERR;
+            }
         }
         m.stage[BF_STAGE_WRITE] += bf_now() - tf;
     }
@@ -835,6 +988,7 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
         st = bf_build_pass2(o, &p, &m);
     if (st == BF_OK)
         st = bf_build_write_side_files(o, &p, &m);
+    early_sync_join(&es);
     if (st == BF_OK)
         st = bf_build_publish(o, &p, &m, res);
     if (st != BF_OK && m.tmpdir[0]) {
@@ -847,5 +1001,25 @@ bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
     res->one_pass = streamed;
     bf_master_state_free(&m);
     bf_build_plan_free(&p);
+    return st;
+}
+
+bf_status bf_build_master(const bf_build_opts *o, bf_build_result *res)
+{
+    /* several ranks, per-symbol scalers, direct files: one pipelined pass */
+    int pipelined = bf_mpi_size() > 1 && o->scaler == BF_SCALER_ROBUST_PER_SYMBOL &&
+                    !o->no_speculative_fit && !o->no_stream && o->compress == 0 &&
+                    !o->mpio_collective && bf_splitfile_direct_ok();
+    double t0 = bf_now();
+    int redo = 0;
+    if (pipelined) {
+        bf_status st = build_once(o, 1, res, &redo);
+        if (!redo)
+            return st;
+        BF_INFO("the pipelined pass did not go through: building again in two passes");
+    }
+    bf_status st = build_once(o, 0, res, &redo);
+    if (st == BF_OK)
+        res->total_s = bf_now() - t0;
     return st;
 }

@@ -504,7 +504,7 @@ int bf_splitfile_direct_ok(void)
 
 /* The file addresses of dataset d's chunks from sf->nchunks[d] up to nc
  * (allocated by HDF5: H5D_ALLOC_TIME_EARLY), appended to sf->addr[d];
- * row_bytes per row. Growable files also get the chunks' CRC slots. */
+ * row_bytes per row. */
 static bf_status chunk_addrs(bf_split_file *sf, int d, hid_t ds, const char *name, int64_t nc,
                              int64_t row_bytes)
 {
@@ -515,17 +515,7 @@ static bf_status chunk_addrs(bf_split_file *sf, int d, hid_t ds, const char *nam
     int64_t *a = realloc(sf->addr[d], c1 * sizeof *a);
     if (a)
         sf->addr[d] = a;
-    int ok = a != NULL;
-    if (ok && sf->growable) {
-        uint32_t *cc = realloc(sf->ccrc[d], c1 * sizeof *cc);
-        if (cc)
-            sf->ccrc[d] = cc;
-        int64_t *cf = cc ? realloc(sf->cfill[d], c1 * sizeof *cf) : NULL;
-        if (cf)
-            sf->cfill[d] = cf;
-        ok = cf != NULL;
-    }
-    if (!ok)
+    if (!a)
         return BF_FAIL(BF_ENOMEM, "out of memory for %lld chunk addresses", (long long)nc);
     for (int64_t c = old; c < nc; c++) {
         hsize_t at[2] = {(hsize_t)(c * cr), 0};
@@ -537,10 +527,6 @@ static bf_status chunk_addrs(bf_split_file *sf, int d, hid_t ds, const char *nam
             return BF_FAIL(BF_EIO, "chunk %lld of '%s' in '%s' was not allocated", (long long)c,
                            name, sf->path);
         sf->addr[d][c] = (int64_t)addr;
-        if (sf->growable) {
-            sf->ccrc[d][c] = 0;
-            sf->cfill[d][c] = 0;
-        }
         sf->nchunks[d] = c + 1;
     }
     return BF_OK;
@@ -583,6 +569,8 @@ static void direct_init(bf_split_file *sf, const char *path, int F, int H, const
     sf->f = -1;
     sf->fd = -1;
     sf->direct = 1;
+    for (int d = 0; d < 4; d++)
+        sf->last_ext[d] = -1;
     sf->F = F;
     sf->H = H;
     snprintf(sf->path, sizeof sf->path, "%s", path);
@@ -643,10 +631,11 @@ bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int6
 {
     direct_init(sf, path, F, H, split);
     sf->growable = 1;
+    sf->log_ext = 1;
     const hid_t types[4] = {H5T_IEEE_F32LE, H5T_IEEE_F32LE, H5T_STD_I32LE, H5T_STD_I64LE};
     const int64_t cols[4] = {F, H, 1, 1}, esize[4] = {4, 4, 4, 8};
-    if (!bf_splitfile_direct_ok() || bf_mpi_size() != 1)
-        return BF_FAIL(BF_ERR, "growable split files need one rank and a little-endian host");
+    if (!bf_splitfile_direct_ok())
+        return BF_FAIL(BF_ERR, "growable split files need a little-endian host");
     bf_status st = bf_h5_create(path, &sf->f);
     for (int d = 0; d < 4 && st == BF_OK; d++)
         st = create_allocated(sf, d, g_sf_names[d], types[d], esize[d], 0, cols[d], rows_hint);
@@ -664,6 +653,34 @@ bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int6
         bf_splitfile_close_direct(sf);
     }
     return st;
+}
+
+bf_status bf_splitfile_open_shadow(bf_split_file *sf, const char *path, int F, int H,
+                                   const char *split)
+{
+    direct_init(sf, path, F, H, split);
+    sf->log_ext = 1;
+    sf->fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (sf->fd < 0)
+        return bf_fail_errno(__FILE__, __LINE__, "open", "cannot open '%s' for writing", path);
+    return BF_OK;
+}
+
+bf_status bf_splitfile_add_chunks(bf_split_file *sf, int d, int64_t chunk_rows, int64_t n,
+                                  const int64_t *addrs)
+{
+    const int64_t old = sf->nchunks[d];
+    if (chunk_rows < 1 || (old && chunk_rows != sf->chunk_rows[d]) || n < old)
+        return BF_FAIL(BF_ERR, "'%s': inconsistent chunk table from the owner rank", sf->path);
+    if (n == old)
+        return BF_OK;
+    int64_t *a = realloc(sf->addr[d], (size_t)n * sizeof *a);
+    BF_CHECK_ALLOC(a, (size_t)n * sizeof *a);
+    memcpy(a + old, addrs, (size_t)(n - old) * sizeof *a);
+    sf->addr[d] = a;
+    sf->chunk_rows[d] = chunk_rows;
+    sf->nchunks[d] = n;
+    return BF_OK;
 }
 
 /* dataset d of sf to extent `rows` (HDF5 allocates the chunks it newly
@@ -700,17 +717,6 @@ bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows)
     return BF_OK;
 }
 
-typedef struct crc_region {
-    int64_t at, len;
-    uint32_t crc;
-} crc_region;
-
-static int cmp_region(const void *a, const void *b)
-{
-    int64_t x = ((const crc_region *)a)->at, y = ((const crc_region *)b)->at;
-    return x < y ? -1 : x > y;
-}
-
 /* CRC of bytes [a, b) of fd, continuing crc */
 static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigned char *buf,
                          size_t cap, uint32_t *crc)
@@ -728,44 +734,82 @@ static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigne
     return BF_OK;
 }
 
-/* The file's CRC-32 from its chunks' running CRCs and the bytes between
- * them (HDF5's metadata, unwritten chunk tails), read back. 0 (and nothing
- * set) when a chunk was not written by appends. */
-static bf_status crc_from_chunks(bf_split_file *sf)
+bf_status bf_splitfile_add_extents(bf_split_file *sf, const bf_crc_extent *e, int64_t n)
 {
-    int64_t nr = 0;
-    for (int d = 0; d < 4; d++) {
-        if (!sf->cfill[d])
-            return BF_OK;
-        for (int64_t c = 0; c < sf->nchunks[d]; c++) {
-            if (sf->cfill[d][c] < 0)
-                return BF_OK;
-            nr += sf->cfill[d][c] > 0;
-        }
+    if (n < 0) {
+        sf->ext_lost = 1;
+        return BF_OK;
     }
-    crc_region *rg = malloc((size_t)(nr ? nr : 1) * sizeof *rg);
+    if (sf->n_ext + n > sf->cap_ext) {
+        int64_t c = (sf->n_ext + n) * 2;
+        bf_crc_extent *x = realloc(sf->ext, (size_t)c * sizeof *x);
+        BF_CHECK_ALLOC(x, (size_t)c * sizeof *x);
+        sf->ext = x;
+        sf->cap_ext = c;
+    }
+    memcpy(sf->ext + sf->n_ext, e, (size_t)n * sizeof *e);
+    sf->n_ext += n;
+    return BF_OK;
+}
+
+/* one write of len bytes at `at` into dataset d: continues d's last extent
+ * or starts one */
+static void log_extent(bf_split_file *sf, int d, int64_t at, const void *p, int64_t len)
+{
+    if (!sf->log_ext || sf->ext_lost)
+        return;
+    uint32_t c = bf_ds_crc32(0, p, (size_t)len);
+    int64_t l = sf->last_ext[d];
+    if (l >= 0 && sf->ext[l].at + sf->ext[l].len == at) {
+        sf->ext[l].crc = bf_ds_crc32_combine(sf->ext[l].crc, c, len);
+        sf->ext[l].len += len;
+        return;
+    }
+    if (sf->n_ext == sf->cap_ext) {
+        int64_t nc = sf->cap_ext ? 2 * sf->cap_ext : 64;
+        bf_crc_extent *x = realloc(sf->ext, (size_t)nc * sizeof *x);
+        if (!x) { /* the CRC is then read back at the commit */
+            sf->ext_lost = 1;
+            return;
+        }
+        sf->ext = x;
+        sf->cap_ext = nc;
+    }
+    sf->ext[sf->n_ext] = (bf_crc_extent){at, len, c, 0};
+    sf->last_ext[d] = sf->n_ext++;
+}
+
+static int cmp_extent(const void *a, const void *b)
+{
+    int64_t x = ((const bf_crc_extent *)a)->at, y = ((const bf_crc_extent *)b)->at;
+    return x < y ? -1 : x > y;
+}
+
+/* The file's CRC-32 from the logged extents' CRCs and the bytes between
+ * them (HDF5's metadata, unwritten chunk tails), read back. Nothing set
+ * when the log is incomplete. */
+static bf_status crc_from_extents(bf_split_file *sf)
+{
+    if (!sf->log_ext || sf->ext_lost)
+        return BF_OK;
+    const int64_t nr = sf->n_ext;
+    bf_crc_extent *rg = sf->ext;
     unsigned char *buf = malloc((size_t)1 << 20);
     int fd = open(sf->path, O_RDONLY | O_CLOEXEC);
-    bf_status st = rg && buf ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'",
-                                                sf->path);
+    bf_status st = buf ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", sf->path);
     if (st == BF_OK && fd < 0)
         st = bf_fail_errno(__FILE__, __LINE__, "open", "cannot read back '%s'", sf->path);
     struct stat sb;
     if (st == BF_OK && fstat(fd, &sb) != 0)
         st = bf_fail_errno(__FILE__, __LINE__, "fstat", "cannot stat '%s'", sf->path);
-    int64_t k = 0;
-    for (int d = 0; d < 4 && st == BF_OK; d++)
-        for (int64_t c = 0; c < sf->nchunks[d]; c++)
-            if (sf->cfill[d][c] > 0)
-                rg[k++] = (crc_region){sf->addr[d][c], sf->cfill[d][c], sf->ccrc[d][c]};
-    if (st == BF_OK)
-        qsort(rg, (size_t)nr, sizeof *rg, cmp_region);
+    if (st == BF_OK && nr > 1)
+        qsort(rg, (size_t)nr, sizeof *rg, cmp_extent);
     uint32_t crc = 0;
     int64_t pos = 0, size = st == BF_OK ? (int64_t)sb.st_size : 0;
     for (int64_t i = 0; i < nr && st == BF_OK; i++) {
         if (rg[i].at < pos || rg[i].at + rg[i].len > size) {
-            st = BF_FAIL(BF_ERR, "'%s': chunk at %lld overlaps the bytes before it or the end",
-                         sf->path, (long long)rg[i].at);
+            st = BF_FAIL(BF_ERR, "'%s': rows written at %lld overlap the bytes before them or "
+                         "the end", sf->path, (long long)rg[i].at);
             break;
         }
         st = crc_gap(fd, sf->path, pos, rg[i].at, buf, (size_t)1 << 20, &crc);
@@ -781,7 +825,6 @@ static bf_status crc_from_chunks(bf_split_file *sf)
     }
     if (fd >= 0)
         close(fd);
-    free(rg);
     free(buf);
     return st;
 }
@@ -800,7 +843,7 @@ bf_status bf_splitfile_finish(bf_split_file *sf, int64_t rows)
     sf->f = -1;
     st = st != BF_OK ? st : cs;
     if (st == BF_OK)
-        st = crc_from_chunks(sf);
+        st = crc_from_extents(sf);
     return st;
 }
 
@@ -823,7 +866,7 @@ static bf_status pwrite_all(const bf_split_file *sf, const void *buf, size_t n, 
 
 /* rows [r, r+n) of dataset d from buf (rows of rb bytes): one pwrite per
  * stretch of chunks that lie back to back in the file */
-static bf_status write_rows(const bf_split_file *sf, int d, int64_t r, int64_t n,
+static bf_status write_rows(bf_split_file *sf, int d, int64_t r, int64_t n,
                             const void *buf, int64_t rb)
 {
     const char *p = buf;
@@ -838,19 +881,7 @@ static bf_status write_rows(const bf_split_file *sf, int d, int64_t r, int64_t n
         int64_t k = (end < r + n ? end : r + n) - r;
         int64_t at = sf->addr[d][c0] + (r - c0 * cr) * rb;
         BF_TRY(pwrite_all(sf, p, (size_t)(k * rb), at));
-        for (int64_t rr = r, left = k; sf->cfill[d] && left > 0;) { /* chunk by chunk */
-            int64_t cc = rr / cr, take = (cc + 1) * cr - rr;
-            take = take < left ? take : left;
-            if (sf->cfill[d][cc] == (rr - cc * cr) * rb) { /* an append: the CRC runs on */
-                sf->ccrc[d][cc] = bf_ds_crc32(sf->ccrc[d][cc], p + (rr - r) * rb,
-                                              (size_t)(take * rb));
-                sf->cfill[d][cc] += take * rb;
-            } else {
-                sf->cfill[d][cc] = -1;
-            }
-            rr += take;
-            left -= take;
-        }
+        log_extent(sf, d, at, p, k * rb);
 #ifdef SYNC_FILE_RANGE_WRITE
         /* start writing these bytes back now: the device works while the
          * build computes, and the fsync at the commit (the durability
@@ -864,7 +895,7 @@ static bf_status write_rows(const bf_split_file *sf, int d, int64_t r, int64_t n
     return BF_OK;
 }
 
-bf_status bf_splitfile_pwrite(const bf_split_file *sf, int64_t row0, int64_t n, const float *X,
+bf_status bf_splitfile_pwrite(bf_split_file *sf, int64_t row0, int64_t n, const float *X,
                               const float *y, int32_t sym, const int64_t *ts)
 {
     if (n == 0)
@@ -894,12 +925,11 @@ bf_status bf_splitfile_close_direct(bf_split_file *sf)
 #endif
     for (int d = 0; d < 4; d++) {
         free(sf->addr[d]);
-        free(sf->ccrc[d]);
-        free(sf->cfill[d]);
         sf->addr[d] = NULL;
-        sf->ccrc[d] = NULL;
-        sf->cfill[d] = NULL;
     }
+    free(sf->ext);
+    sf->ext = NULL;
+    sf->n_ext = sf->cap_ext = 0;
     if (fd >= 0 && close(fd) != 0)
         return bf_fail_errno(__FILE__, __LINE__, "close", "closing '%s' failed (disk full?)",
                              sf->path);

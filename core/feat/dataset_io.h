@@ -79,6 +79,13 @@ void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w);
 
 /* ---- split files ------------------------------------------------------------ */
 
+/* bytes [at, at + len) of a file, with their CRC-32 */
+typedef struct bf_crc_extent {
+    int64_t at, len;
+    uint32_t crc;
+    uint32_t pad;
+} bf_crc_extent;
+
 typedef struct bf_split_file {
     hid_t f;
     int parallel;
@@ -94,11 +101,13 @@ typedef struct bf_split_file {
     int64_t *addr[4];
     char path[4400];
     char split[8];
-    /* growable files: the CRC-32 of each chunk's bytes as written (appends
-     * only; a chunk written otherwise gets fill -1), so the file's CRC-32
-     * needs no second read of the rows (bf_splitfile_finish) */
-    uint32_t *ccrc[4];
-    int64_t *cfill[4];
+    /* growable files and their other-rank views: the CRC-32 of the bytes
+     * written, per extent (a write that continues dataset d's last extent
+     * extends it), so that the file's CRC-32 needs no second read of the
+     * rows (bf_splitfile_finish). ext_lost: the log ran out of memory. */
+    bf_crc_extent *ext;
+    int64_t n_ext, cap_ext, last_ext[4];
+    int log_ext, ext_lost;
     int growable;            /* bf_splitfile_create_growable */
     int crc_known;           /* after finish: file_crc is the file's CRC-32 */
     uint32_t file_crc;
@@ -132,27 +141,42 @@ bf_status bf_splitfile_create_direct(bf_split_file *sf, const char *path, int64_
                                      int H, const char *split, const bf_feat_spec *spec,
                                      int target_index, int n_symbols);
 /* rows [row0, row0+n): X n x F, y n x H, ts n; sym_id = sym for every row.
- * Thread-safe for disjoint rows. */
-bf_status bf_splitfile_pwrite(const bf_split_file *sf, int64_t row0, int64_t n, const float *X,
+ * Thread-safe for disjoint rows where no extents are logged (files from
+ * bf_splitfile_create_direct); one writer at a time otherwise. */
+bf_status bf_splitfile_pwrite(bf_split_file *sf, int64_t row0, int64_t n, const float *X,
                               const float *y, int32_t sym, const int64_t *ts);
 /* close the descriptor, free the chunk tables (every rank; durability is
  * the caller's fsync) */
 bf_status bf_splitfile_close_direct(bf_split_file *sf);
 
-/* A direct split file whose rows are not known in advance (one rank): it is
+/* A direct split file whose rows are not known in advance (one process
+ * owns its HDF5 side; in pipelined builds other ranks write rows into its
+ * chunks through bf_splitfile_open_shadow): it is
  * created with 0 rows (chunks of ~1 MiB, or of rows_hint rows when fewer)
  * and kept open; bf_splitfile_grow extends every dataset to at least `rows`
  * (HDF5 allocates the chunks at once, their addresses go to addr; HDF5
  * calls: the caller serializes them with its other HDF5 calls);
  * bf_splitfile_pwrite writes rows below that; bf_splitfile_finish sets the
  * exact row count (and the "rows" attribute), closes the HDF5 side and,
- * when every row was appended in order, sets file_crc from the chunks'
- * running CRCs and the few metadata bytes between them
+ * when the extent log is complete, sets file_crc from the extents' CRCs and
+ * the few metadata bytes between them
  * (bf_splitfile_close_direct closes the rest). */
 bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int64_t rows_hint,
                                        int F, int H, const char *split,
                                        const bf_feat_spec *spec, int target_index, int n_symbols);
 bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows);
+/* Another rank's view of a growable file (pipelined builds): no HDF5, a
+ * descriptor for pwrite and the chunk addresses the owner sends as the
+ * file grows (bf_splitfile_add_chunks: dataset d has chunks of chunk_rows
+ * rows; addrs are those of chunks [sf->nchunks[d], n)); rows below
+ * sf->total may be written with bf_splitfile_pwrite. */
+bf_status bf_splitfile_open_shadow(bf_split_file *sf, const char *path, int F, int H,
+                                   const char *split);
+bf_status bf_splitfile_add_chunks(bf_split_file *sf, int d, int64_t chunk_rows, int64_t n,
+                                  const int64_t *addrs);
+/* extents logged elsewhere (other ranks' writes) for the owner's CRC at
+ * bf_splitfile_finish; n < 0: some were lost (the CRC is then not known) */
+bf_status bf_splitfile_add_extents(bf_split_file *sf, const bf_crc_extent *e, int64_t n);
 bf_status bf_splitfile_finish(bf_split_file *sf, int64_t rows);
 
 /* ---- names, directories ----------------------------------------------------- */

@@ -2,8 +2,11 @@
 and a message that names the problem: symbols missing from the cache (named,
 with the missing range), too short a history, compression under MPI, a
 target horizon that is not a horizon, an unknown interval, a delta without a
-master. A failed build leaves nothing under --datasets-root; a build killed
-before publishing leaves the previous version and `master` as they were."""
+master; the same errors under `mpirun -n 2`, where a per-symbol build is
+pipelined over the ranks. A failed build leaves nothing under
+--datasets-root; a build killed before publishing (one process, or one of
+two ranks in the middle of the pipelined pass) leaves the previous version
+and `master` as they were."""
 import os
 import shutil
 import sys
@@ -28,6 +31,11 @@ def main():
 
     r = barforge(base + ["--symbols", "AAPL,NOPE,KO,ZZTOP"])
     expect(r, ["2 symbol(s)", "NOPE", "ZZTOP", "barforge fetch"], "missing symbols")
+    r2 = barforge(base + ["--symbols", "AAPL,NOPE,KO,ZZTOP"], ranks=2)
+    expect(r2, ["2 symbol(s)", "NOPE", "ZZTOP", "barforge fetch"], "missing symbols, 2 ranks")
+    first_line = [ln for ln in r.stderr.splitlines() if "symbol(s)" in ln]
+    check(first_line and first_line[0] in r2.stderr,
+          f"2 ranks word the error otherwise: {first_line} vs {r2.stderr}")
     r = barforge(base + ["--symbols", "AAPL,KO", "--start", "2022-06-01", "--end", "2023-05-01"])
     expect(r, ["AAPL", "KO", "2022-06-01T00:00:00Z..", "not cached"], "missing range")
     r = barforge(base + ["--symbols", "SHORT"])
@@ -61,6 +69,24 @@ def main():
     check(r.returncode == 0, f"build after the crash failed: {r.stderr}")
     check(os.readlink(os.path.join(root, "master")) == first + "-2",
           f"master -> {os.readlink(os.path.join(root, 'master'))}, expected {first}-2")
+
+    # under MPI: a rank dies right after writing its first symbol's rows in
+    # the pipelined pass (mpirun then ends the other): nothing is published,
+    # master and the versions stay as they were; the next build publishes -3
+    before = {v: buildtest.tree(os.path.join(root, v)) for v in (first, first + "-2")}
+    r = barforge(ok, ranks=2, env={"BARFORGE_FAULT": "master_pipelined_write"})
+    check(r.returncode != 0, f"the faulted 2-rank build did not die (rc {r.returncode})")
+    check("master_pipelined_write" in r.stderr, f"the fault point was not reached: {r.stderr}")
+    check(os.readlink(os.path.join(root, "master")) == first + "-2", "master moved after a crash")
+    for v, t in before.items():
+        check(buildtest.tree(os.path.join(root, v)) == t, f"{v} changed after a crash")
+    versions = sorted(n for n in os.listdir(root) if n.startswith("v") and ".tmp-" not in n)
+    check(versions == [first, first + "-2"], f"published after a crash: {versions}")
+    r = barforge(ok, ranks=2)
+    check(r.returncode == 0, f"2-rank build after the crash failed: {r.stderr}")
+    check("one pass" in r.stdout, f"2-rank build not pipelined: {r.stdout}")
+    check(os.readlink(os.path.join(root, "master")) == first + "-3",
+          f"master -> {os.readlink(os.path.join(root, 'master'))}, expected {first}-3")
     if not buildtest.failures:
         shutil.rmtree(w, ignore_errors=True)
     done("test_build_errors")

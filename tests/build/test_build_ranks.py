@@ -1,10 +1,17 @@
 """test_build_ranks.py - the same master build with 1 rank and with
-`mpirun -n 2` gives identical X, y, sym_id and ts in every split (and
-identical scalers), for the per-symbol scaler with a write buffer small
-enough to force several write rounds (independent MPI-IO, the default), and
-for the global scaler with a sample smaller than the train split (so
-sampling really happens) and collective MPI-IO transfers. Also a delta on
-top: the same cum.h5 with 1 and 2 ranks."""
+`mpirun -n 2` (and more) gives identical X, y, sym_id and ts in every split
+(and identical scalers and symbols.h5), whichever way the ranks write:
+  - per-symbol scaler: one pass pipelined over the ranks (the symbols
+    claimed as the ranks go, rows written while computing), with 2, 3 and 6
+    ranks (6 > 5 symbols: a rank may get none);
+  - the same where the first symbols start late, so the split boundaries
+    guessed from them are wrong: the pipelined pass is abandoned and the
+    build redone in two passes;
+  - global scaler with a sample smaller than the train split (so sampling
+    really happens): two passes, rows written with pwrite (independent) or
+    through collective MPI-IO transfers.
+The summary says which (one pass / two passes). Also a delta on top: the
+same cum.h5 with 1 and 2 ranks."""
 import json
 import os
 import shutil
@@ -47,24 +54,42 @@ def compare(root1, root2, label):
             check(np.array_equal(a[k][:], b[k][:]), f"{label} {f}/{k} differs")
 
 
+def build_pair(w, cache, syms, label, extra, ranks, passes):
+    """1 rank vs `ranks` ranks: both succeed, the multi-rank summary says
+    `passes`, the outputs are identical and meta.json's CRCs are right"""
+    common = ["build", "--symbols", ",".join(syms), "--providers", "synthetic", "--cache-dir",
+              cache]
+    r1 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "1")])
+    r2 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "n")], ranks=ranks)
+    check(r1.returncode == 0, f"{label}, 1 rank: rc {r1.returncode}: {r1.stderr}")
+    check(r2.returncode == 0, f"{label}, {ranks} ranks: rc {r2.returncode}: {r2.stderr}")
+    if r1.returncode == 0 and r2.returncode == 0:
+        check(f"max over {ranks} ranks" in r2.stdout, f"{label}: summary: {r2.stdout}")
+        check(passes in r2.stdout, f"{label}, {ranks} ranks: expected '{passes}': {r2.stdout}")
+        compare(os.path.join(w, label + "1"), os.path.join(w, label + "n"), label)
+        check_crcs(os.path.join(w, label + "n"), f"{label}, {ranks} ranks")
+
+
 def main():
     w = workdir("ranks")
     cache = os.path.join(w, "cache")
     mkcache(cache, "2023-01-03", 140, SYMS)
+    # four of five symbols start four months late: the ranks guess the
+    # boundaries from the first two symbols each claims, which are late (the
+    # early one comes last), so the guess misses four months and is wrong
+    late = os.path.join(w, "late")
+    mkcache(late, "2023-05-01", 60, SYMS[:4])
+    mkcache(late, "2023-01-03", 140, SYMS[4:])
+    one, two = "one pass", "two passes"
+    build_pair(w, cache, SYMS, "per-symbol", [], 2, one)
+    build_pair(w, cache, SYMS, "per-symbol-3", [], 3, one)
+    build_pair(w, cache, SYMS, "per-symbol-6", [], 6, one)
+    build_pair(w, late, SYMS, "late-guess", [], 2, two)
+    build_pair(w, cache, SYMS, "global", ["--scaler", "global", "--scaler-sample-rows", "3000"], 2,
+               two)
+    build_pair(w, cache, SYMS, "global-mpio", ["--scaler", "global", "--scaler-sample-rows",
+                                               "3000", "--mpio", "collective"], 2, two)
     common = ["build", "--symbols", ",".join(SYMS), "--providers", "synthetic", "--cache-dir", cache]
-    runs = {
-        "per-symbol": ["--write-buffer-mb", "1"],
-        "global": ["--scaler", "global", "--scaler-sample-rows", "3000", "--mpio", "collective"],
-    }
-    for label, extra in runs.items():
-        r1 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "1")])
-        r2 = barforge(common + extra + ["--datasets-root", os.path.join(w, label + "2")], ranks=2)
-        check(r1.returncode == 0, f"{label}, 1 rank: rc {r1.returncode}: {r1.stderr}")
-        check(r2.returncode == 0, f"{label}, 2 ranks: rc {r2.returncode}: {r2.stderr}")
-        if r1.returncode == 0 and r2.returncode == 0:
-            check("max over 2 ranks" in r2.stdout, f"2-rank summary: {r2.stdout}")
-            compare(os.path.join(w, label + "1"), os.path.join(w, label + "2"), label)
-            check_crcs(os.path.join(w, label + "2"), label + ", 2 ranks")
     # a delta on top of a master that ends before the cache does: same cum.h5
     end = cache_end(cache, "AA")
     for n in (1, 2):
