@@ -89,15 +89,23 @@ typedef struct pipe_state {
     MPI_Win win;          /* the next unclaimed sym_id (on rank 0) */
     int64_t *win_base;
     int win_ok, exhausted; /* exhausted: every sym_id is claimed */
-    int times_sent;       /* joined the shared boundary guess (pipe_guess) */
+    /* the shared boundary guess (pipe_guess): 0 not started, 1 gathering
+     * the counts, 2 gathering the times, 3 made (or the stream stopped) */
+    int gstage;
+    MPI_Request greq;
+    int64_t ghdr[2], *gall, *mine, nmine, *gtimes;
+    int *gcnts, *gdsp;
     int owner[3];         /* the rank that owns split file k's HDF5 side */
-    int64_t told[3];      /* owner: rows of file k whose chunks every rank knows (-1: none) */
+    int64_t told[3];      /* owner: rows of file k whose chunks every rank knows (-1: not yet) */
     int64_t told_chunks[3][4];
     int done_sent, ndone; /* DONE sent; DONE received from this many ranks */
     int stopped;          /* ended early (any rank's failure, no guess) */
     int dead;             /* the stream could not be set up (on every rank) */
     pending_send *ps;
     int nps, cps;
+    double t_wait;        /* the main thread's time waiting on the other ranks */
+    double t_guess;       /* from starting the guess's gather to the guess */
+    int64_t n_msgs;       /* messages taken in */
 } pipe_state;
 
 struct bf_stream {
@@ -164,10 +172,11 @@ bf_status bf_stream_open(const bf_build_opts *o, bf_build_plan *p, bf_master_sta
     s->split = o->split;
     s->split.purge_bars = p->purge;
     s->spw = p->pipelined ? SLOTS_PIPELINED : SLOTS_PER_WORKER;
-    /* the guess waits for a few symbols (two slots' worth per worker): a
-     * symbol that misses a bar the others have cannot move it */
-    s->fix_after = (int64_t)nworkers * SLOTS_PER_WORKER < nloc ? nworkers * SLOTS_PER_WORKER
-                                                               : nloc;
+    /* the guess waits for a few symbols (two per worker; pipelined, one per
+     * worker of every rank, all gathered): a symbol that misses a bar the
+     * others have cannot move it */
+    int64_t want = (int64_t)nworkers * (p->pipelined ? 1 : 2);
+    s->fix_after = want < nloc ? want : nloc;
     s->slots = calloc((size_t)nworkers * s->spw, sizeof *s->slots);
     s->ready = calloc((size_t)(nloc ? nloc : 1), sizeof *s->ready);
     if (!s->slots || !s->ready) {
@@ -278,10 +287,13 @@ static bf_status create_files(bf_stream *s)
     return st;
 }
 
-static void pause_briefly(void)
+/* the main thread found nothing to do until another rank moves */
+static void pause_briefly(pipe_state *q)
 {
+    double t0 = bf_now();
     struct timespec ts = {0, 20000};
     nanosleep(&ts, NULL);
+    q->t_wait += bf_now() - t0;
 }
 
 bf_stream_slot *bf_stream_slot_get(bf_stream *s, int worker)
@@ -298,7 +310,7 @@ bf_stream_slot *bf_stream_slot_get(bf_stream *s, int worker)
                                                  as it pumps */
             pthread_mutex_unlock(&s->mu);
             if (!bf_stream_pump(s))
-                pause_briefly();
+                pause_briefly(s->pipe);
             pthread_mutex_lock(&s->mu);
         } else if (!got) {
             pthread_cond_wait(&s->cv, &s->mu);
@@ -583,23 +595,31 @@ static void pipe_advance(bf_stream *s, int *moved)
     }
 }
 
-/* the files this rank owns: created, grown to the prefix's rows, and every
- * other rank told their new chunks (file, rows, then per dataset: chunk
- * rows, chunks, the new chunks' addresses) */
+/* the files this rank owns: created, grown (when the prefix's rows run
+ * past the chunks allocated so far), and every other rank told the rows
+ * the chunks now hold and the new chunks' addresses (file, rows, then per
+ * dataset: chunk rows, chunks, addresses). The rows that fit the chunks
+ * may be written before the datasets' extent covers them (the finish sets
+ * it), so a rank that runs ahead of the prefix waits for the counts only,
+ * not for the owner to grow the file. */
 static bf_status pipe_files(bf_stream *s, int *moved)
 {
     pipe_state *q = s->pipe;
     bf_master_state *m = s->m;
     for (int k = 0; k < 3; k++) {
-        if (q->owner[k] != q->rank || q->run[k] <= q->told[k])
-            continue;
         bf_split_file *sf = &m->stream_sf[k];
+        if (q->owner[k] != q->rank || (sf->f >= 0 && q->run[k] <= sf->total))
+            continue;
         pthread_mutex_lock(s->h5mu);
         bf_status st = sf->f < 0 ? create_one(s, k) : BF_OK;
-        if (st == BF_OK && q->run[k] > sf->total)
+        if (st == BF_OK && q->run[k] > bf_splitfile_capacity(sf))
             st = bf_splitfile_grow(sf, q->run[k]);
         pthread_mutex_unlock(s->h5mu);
         BF_TRY(st);
+        int64_t cap = bf_splitfile_capacity(sf);
+        sf->total = cap > sf->total ? cap : sf->total;
+        if (sf->total == q->told[k])
+            continue;
         *moved = 1;
         int64_t n = 2;
         for (int d = 0; d < 4; d++)
@@ -610,7 +630,7 @@ static bf_status pipe_files(bf_stream *s, int *moved)
             int64_t *b = malloc((size_t)n * sizeof *b), at = 0;
             BF_CHECK_ALLOC(b, (size_t)n * sizeof *b);
             b[at++] = k;
-            b[at++] = q->run[k];
+            b[at++] = sf->total;
             for (int d = 0; d < 4; d++) {
                 b[at++] = sf->chunk_rows[d];
                 b[at++] = sf->nchunks[d];
@@ -621,7 +641,7 @@ static bf_status pipe_files(bf_stream *s, int *moved)
         }
         for (int d = 0; d < 4; d++)
             q->told_chunks[k][d] = sf->nchunks[d];
-        q->told[k] = q->run[k];
+        q->told[k] = sf->total;
     }
     return BF_OK;
 }
@@ -690,6 +710,7 @@ static bf_status pipe_receive(bf_stream *s, int *moved)
             return BF_FAIL(BF_ERR, "MPI_Recv failed");
         }
         *moved = 1;
+        q->n_msgs++;
         bf_status st = BF_OK;
         if (ms.MPI_TAG == TAG_DONE) {
             q->ndone++;
@@ -721,78 +742,91 @@ static bf_status pipe_receive(bf_stream *s, int *moved)
 
 /* The shared boundary guess. Once this rank has handed over its first
  * symbols (as many as the guess waits for with one rank, or all it got),
- * or has failed, it joins a gather of every rank's row times from those
- * symbols (a collective: every rank gets there without waiting on another,
- * since the slots hold more symbols than the guess waits for); each rank
- * then guesses from the same union, so the ranks split alike. A rank that
- * failed, no row times anywhere, or no split of them: every rank stops
- * alike (the build is redone in two passes). */
+ * or has failed, it starts gathering every rank's row times from those
+ * symbols: non-blocking collectives (every rank starts them on its own;
+ * the ranks go on computing meanwhile), first each rank's count and state,
+ * then the times. Each rank then guesses from the same union, so the ranks
+ * split alike. A rank that failed, no row times anywhere, or no split of
+ * them: every rank stops alike (the build is redone in two passes). */
+static void guess_stop(bf_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->pipe->stopped = 1;
+    s->failed = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static bf_status pipe_guess(bf_stream *s, int *moved)
 {
     pipe_state *q = s->pipe;
     bf_master_state *m = s->m;
-    if (q->times_sent)
+    if (q->gstage == 3)
         return BF_OK;
-    int64_t *mine = NULL, nmine = 0;
-    pthread_mutex_lock(&s->mu);
-    int failed = s->failed;
-    int ready = failed || s->finished >= s->fix_after ||
-                (q->exhausted && s->finished == s->pm->nloc);
-    for (int64_t i = 0; ready && !failed && i < s->finished; i++) { /* rows wait in the slots */
-        const bf_stream_slot *sl = s->ready[i];
-        if (sl && sl != &g_empty && merge_times(&mine, &nmine, sl->ts, sl->n) != BF_OK)
-            failed = 1; /* out of memory: stop alike */
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (!ready)
-        return BF_OK;
-    q->times_sent = 1;
-    *moved = 1;
-    int64_t hdr[2] = {failed, failed ? 0 : nmine}, *all = malloc((size_t)q->size * 2 * 8);
-    int *cnt = malloc((size_t)q->size * sizeof *cnt), *dsp = malloc((size_t)q->size * sizeof *dsp);
-    int ok = all && cnt && dsp;
-    int64_t flag = !ok; /* agree on being able to go on first */
-    MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT64_T, MPI_MAX, q->comm);
-    int64_t *times = NULL, total = 0;
-    if (!flag) {
-        MPI_Allgather(hdr, 2, MPI_INT64_T, all, 2, MPI_INT64_T, q->comm);
-        for (int r = 0; r < q->size; r++) {
-            flag |= all[2 * r];
-            cnt[r] = (int)all[2 * r + 1];
-            dsp[r] = (int)total;
-            total += all[2 * r + 1];
-        }
-    }
-    if (!flag && total > INT32_MAX)
-        flag = 1;
-    if (!flag) {
-        times = malloc((size_t)(total ? total : 1) * sizeof *times);
-        int64_t miss = !times;
-        MPI_Allreduce(MPI_IN_PLACE, &miss, 1, MPI_INT64_T, MPI_MAX, q->comm);
-        flag = miss;
-        if (!flag)
-            MPI_Allgatherv(mine, (int)hdr[1], MPI_INT64_T, times, cnt, dsp, MPI_INT64_T,
-                           q->comm);
-    }
-    free(mine);
-    int64_t val = 0, test = 0, *uni = NULL, nuni = 0;
-    for (int r = 0; !flag && r < q->size; r++)
-        if (merge_times(&uni, &nuni, times + dsp[r], cnt[r]) != BF_OK)
-            flag = 1; /* the same on every rank but for memory: checked below */
-    free(times);
-    free(all);
-    free(cnt);
-    free(dsp);
-    if (!flag && (nuni == 0 || bf_split_boundaries(&s->split, uni, nuni, &val, &test) != BF_OK))
-        flag = 1;
-    free(uni);
-    MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT64_T, MPI_MAX, q->comm);
-    if (flag) {
+    if (q->gstage == 0) { /* this rank's times, then the counts' gather */
         pthread_mutex_lock(&s->mu);
-        q->stopped = 1;
-        s->failed = 1;
-        pthread_cond_broadcast(&s->cv);
+        int failed = s->failed;
+        int ready = failed || s->finished >= s->fix_after ||
+                    (q->exhausted && s->finished == s->pm->nloc);
+        for (int64_t i = 0; ready && !failed && i < s->finished; i++) { /* rows wait in slots */
+            const bf_stream_slot *sl = s->ready[i];
+            if (sl && sl != &g_empty && merge_times(&q->mine, &q->nmine, sl->ts, sl->n) != BF_OK)
+                failed = 1; /* out of memory: stop alike */
+        }
         pthread_mutex_unlock(&s->mu);
+        if (!ready)
+            return BF_OK;
+        q->t_guess = bf_now();
+        q->ghdr[0] = failed;
+        q->ghdr[1] = failed ? 0 : q->nmine;
+        q->gall = malloc((size_t)q->size * 2 * sizeof *q->gall);
+        q->gcnts = malloc((size_t)q->size * sizeof *q->gcnts);
+        q->gdsp = malloc((size_t)q->size * sizeof *q->gdsp);
+        if (!q->gall || !q->gcnts || !q->gdsp) /* the others would wait in the gather */
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        MPI_Iallgather(q->ghdr, 2, MPI_INT64_T, q->gall, 2, MPI_INT64_T, q->comm, &q->greq);
+        q->gstage = 1;
+        *moved = 1;
+    }
+    int done = 0;
+    MPI_Test(&q->greq, &done, MPI_STATUS_IGNORE);
+    if (!done)
+        return BF_OK;
+    *moved = 1;
+    if (q->gstage == 1) { /* the counts: any rank failed? then the times */
+        int64_t total = 0, stop = 0;
+        for (int r = 0; r < q->size; r++) {
+            stop |= q->gall[2 * r];
+            q->gcnts[r] = (int)q->gall[2 * r + 1];
+            q->gdsp[r] = (int)total;
+            total += q->gall[2 * r + 1];
+        }
+        if (stop || total > INT32_MAX) { /* the same on every rank */
+            q->gstage = 3;
+            guess_stop(s);
+            return BF_OK;
+        }
+        q->gtimes = malloc((size_t)(total ? total : 1) * sizeof *q->gtimes);
+        if (!q->gtimes)
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        MPI_Iallgatherv(q->mine, (int)q->ghdr[1], MPI_INT64_T, q->gtimes, q->gcnts, q->gdsp,
+                        MPI_INT64_T, q->comm, &q->greq);
+        q->gstage = 2;
+        return BF_OK;
+    }
+    /* every rank's times: the same union and boundaries on every rank */
+    q->gstage = 3;
+    int64_t val = 0, test = 0, *uni = NULL, nuni = 0;
+    int ok = 1;
+    for (int r = 0; ok && r < q->size; r++)
+        ok = merge_times(&uni, &nuni, q->gtimes + q->gdsp[r], q->gcnts[r]) == BF_OK;
+    if (!ok) /* out of memory here only: the others would split under a guess */
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    ok = nuni > 0 && bf_split_boundaries(&s->split, uni, nuni, &val, &test) == BF_OK;
+    free(uni);
+    q->t_guess = bf_now() - q->t_guess;
+    if (!ok) {
+        guess_stop(s);
         return BF_OK;
     }
     m->stream_val = val;
@@ -931,8 +965,8 @@ int bf_stream_pump(bf_stream *s)
     int failed = s->failed;
     int done = q->exhausted && s->next == s->pm->nloc && q->prefix == q->S;
     pthread_mutex_unlock(&s->mu);
-    for (int k = 0; k < 3; k++)
-        if (q->owner[k] == q->rank && q->told[k] != q->run[k])
+    for (int k = 0; k < 3; k++) /* the others told of every row's chunk */
+        if (q->owner[k] == q->rank && (q->told[k] < q->run[k] || q->told[k] < 0))
             done = 0;
     if (!q->done_sent && (failed || done)) {
         q->done_sent = 1;
@@ -958,9 +992,12 @@ void bf_stream_pump_to_end(bf_stream *s)
     pipe_state *q = s->pipe;
     if (!q || q->dead)
         return;
-    while (!(q->done_sent && q->ndone == q->size - 1))
+    while (!(q->done_sent && q->ndone == q->size - 1 && q->gstage == 3))
         if (!bf_stream_pump(s))
-            pause_briefly();
+            pause_briefly(q);
+    BF_DEBUG("pipelined pass: %lld symbols claimed here, %lld messages taken in, %.1f ms "
+             "waiting on other ranks; the guess %.1f ms after this rank's times were ready", (long long)s->pm->nloc,
+             (long long)q->n_msgs, 1e3 * q->t_wait, 1e3 * q->t_guess);
     /* every rank has taken in everything sent to it */
     for (int i = 0; i < q->nps; i++) {
         MPI_Wait(&q->ps[i].req, MPI_STATUS_IGNORE);
@@ -988,6 +1025,11 @@ static void pipe_free(pipe_state *q)
     free(q->gcnt);
     free(q->gknown);
     free(q->goff);
+    free(q->gall);
+    free(q->mine);
+    free(q->gtimes);
+    free(q->gcnts);
+    free(q->gdsp);
     free(q);
 }
 

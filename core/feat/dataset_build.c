@@ -935,6 +935,8 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
     st = bf_ds_agree(st);
     if (st == BF_OK)
         st = pass1(o, &p, &m);
+    BF_DEBUG("build timeline: pass 1 done at %.1f ms (%lld symbols here)", 1e3 * (bf_now() - t0),
+             (long long)p.nloc);
     if (pipelined) {
         /* anything but a complete stream: built again in two passes, which
          * reports any error the way a two-pass build does */
@@ -952,6 +954,7 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
     if (st == BF_OK)
         st = bf_ds_agree(count_rows(o, &p, &m));
     m.stage[BF_STAGE_SPLIT] += bf_now() - ts0;
+    BF_DEBUG("build timeline: split and counted at %.1f ms", 1e3 * (bf_now() - t0));
     int streamed = 0;
     if (st == BF_OK && m.streaming) {
         /* the rows went out under the guessed boundaries: they stand when
@@ -986,11 +989,14 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
     }
     if (st == BF_OK && !streamed)
         st = bf_build_pass2(o, &p, &m);
+    BF_DEBUG("build timeline: split files done at %.1f ms", 1e3 * (bf_now() - t0));
     if (st == BF_OK)
         st = bf_build_write_side_files(o, &p, &m);
     early_sync_join(&es);
+    BF_DEBUG("build timeline: side files done at %.1f ms", 1e3 * (bf_now() - t0));
     if (st == BF_OK)
         st = bf_build_publish(o, &p, &m, res);
+    BF_DEBUG("build timeline: published at %.1f ms", 1e3 * (bf_now() - t0));
     if (st != BF_OK && m.tmpdir[0]) {
         bf_barrier();
         if (bf_mpi_rank() == 0)

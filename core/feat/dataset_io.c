@@ -704,6 +704,16 @@ static bf_status set_extent(bf_split_file *sf, int d, int64_t rows)
     return st;
 }
 
+int64_t bf_splitfile_capacity(const bf_split_file *sf)
+{
+    int64_t cap = INT64_MAX;
+    for (int d = 0; d < 4; d++) {
+        int64_t c = sf->nchunks[d] * sf->chunk_rows[d];
+        cap = c < cap ? c : cap;
+    }
+    return cap;
+}
+
 bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows)
 {
     /* a dataset is extended only when the rows run past its allocated

@@ -165,6 +165,10 @@ bf_status bf_splitfile_create_growable(bf_split_file *sf, const char *path, int6
                                        int F, int H, const char *split,
                                        const bf_feat_spec *spec, int target_index, int n_symbols);
 bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows);
+/* rows that fit the chunks allocated so far (every dataset's; rows past the
+ * datasets' extent but within these may be written: bf_splitfile_finish
+ * sets the extent) */
+int64_t bf_splitfile_capacity(const bf_split_file *sf);
 /* Another rank's view of a growable file (pipelined builds): no HDF5, a
  * descriptor for pwrite and the chunk addresses the owner sends as the
  * file grows (bf_splitfile_add_chunks: dataset d has chunks of chunk_rows
