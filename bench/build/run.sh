@@ -8,7 +8,9 @@
 #   4. `barforge build` in one process with one thread (--num-workers 1);
 #   5. `barforge build` under `mpirun -n RANKS` (one thread per rank: the
 #      cores divided among the ranks);
-# each REPEAT times (median wall time reported), then the ratios. Wall time
+# each REPEAT times (median wall time reported), then 4 and 5 again in
+# alternation, REPEAT pairs (the median of the pairs' ratios), then the
+# ratios. Wall time
 # is the process's (or mpirun's) from start to exit; the build's own timer
 # ("total (wall)" in its summary, from the job's start to the publish) is
 # reported too, since mpirun's start-up is not the build's.
@@ -124,6 +126,21 @@ read -r w_11 c_11 t_11 < <(time_cmd "barforge build, 1 process, 1 thread" bash -
 read -r w_2 c_2 t_2 < <(time_cmd "barforge build, mpirun -n $RANKS" mpirun -n "$RANKS" --oversubscribe \
     bash -c 'T "$@"' _ "$BIN" "${BUILD_ARGS[@]}")
 grep -h "timings" "$WORK/last.log" | sed "s/^/  $RANKS ranks: /"
+# the rank ratio again, run in alternation (1 process with 1 thread, then
+# the ranks, REPEAT times): the VM's speed drifts by tens of percent over
+# minutes, which the blocks above (each configuration's runs back to back)
+# turn into noise in the ratio; each pair here ran within a second
+pairs=()
+for ((i = 0; i < REPEAT; i++)); do
+    rm -rf "$WORK/ds"; sync
+    a=$("$BIN" "${BUILD_ARGS[@]}" --num-workers 1 2>&1 | grep -o 'total (wall) [0-9.]*' | awk '{print $3}')
+    rm -rf "$WORK/ds"; sync
+    b=$(mpirun -n "$RANKS" --oversubscribe "$BIN" "${BUILD_ARGS[@]}" 2>&1 |
+        grep -o 'total (wall) [0-9.]*' | awk '{print $3}')
+    pairs+=("$(echo "$a / $b" | bc -l)")
+done
+pr_med=$(printf '%s\n' "${pairs[@]}" | median)
+pr_all=$(printf '%s\n' "${pairs[@]}" | sort -g | xargs printf '%.2f ')
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 r() { echo "$1 / $2" | bc -l; }
 echo
@@ -131,4 +148,5 @@ printf 'pandas / barforge 1 process, wall:            %6.1fx  (1 thread: %.1fx)\
 printf 'pandas / barforge 1 process, CPU:             %6.1fx\n' "$(r "$c_pd" "$c_1")"
 printf '1 process (1 thread) / %d ranks, build timer: %6.2fx  (wall incl. mpirun: %.2fx)\n' "$RANKS" "$(r "$t_11" "$t_2")" "$(r "$w_11" "$w_2")"
 printf '1 process (%d threads) / %d ranks, build timer: %5.2fx  (the same cores either way)\n' "$(nproc)" "$RANKS" "$(r "$t_1" "$t_2")"
+printf '1 process (1 thread) / %d ranks, alternated pairs: median %.2fx (%s)\n' "$RANKS" "$pr_med" "$pr_all"
 [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK/ds" "$WORK/pandas.npz"

@@ -3,7 +3,8 @@
 (and identical scalers and symbols.h5), whichever way the ranks write:
   - per-symbol scaler: one pass pipelined over the ranks (the symbols
     claimed as the ranks go, rows written while computing), with 2, 3 and 6
-    ranks (6 > 5 symbols: a rank may get none);
+    ranks (6 > 5 symbols: a rank may get none), and 2 ranks of 3 worker
+    threads each;
   - the same where the first symbols start late, so the split boundaries
     guessed from them are wrong: the pipelined pass is abandoned and the
     build redone in two passes;
@@ -84,6 +85,8 @@ def main():
     build_pair(w, cache, SYMS, "per-symbol", [], 2, one)
     build_pair(w, cache, SYMS, "per-symbol-3", [], 3, one)
     build_pair(w, cache, SYMS, "per-symbol-6", [], 6, one)
+    # several worker threads per rank: the main thread claims for the others
+    build_pair(w, cache, SYMS, "per-symbol-threads", ["--num-workers", "3"], 2, one)
     build_pair(w, late, SYMS, "late-guess", [], 2, two)
     build_pair(w, cache, SYMS, "global", ["--scaler", "global", "--scaler-sample-rows", "3000"], 2,
                two)
