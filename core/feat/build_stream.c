@@ -996,8 +996,8 @@ void bf_stream_pump_to_end(bf_stream *s)
         if (!bf_stream_pump(s))
             pause_briefly(q);
     BF_DEBUG("pipelined pass: %lld symbols claimed here, %lld messages taken in, %.1f ms "
-             "waiting on other ranks; the guess %.1f ms after this rank's times were ready", (long long)s->pm->nloc,
-             (long long)q->n_msgs, 1e3 * q->t_wait, 1e3 * q->t_guess);
+             "waiting on other ranks; the guess %.1f ms after this rank's times were ready",
+             (long long)s->pm->nloc, (long long)q->n_msgs, 1e3 * q->t_wait, 1e3 * q->t_guess);
     /* every rank has taken in everything sent to it */
     for (int i = 0; i < q->nps; i++) {
         MPI_Wait(&q->ps[i].req, MPI_STATUS_IGNORE);

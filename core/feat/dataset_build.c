@@ -565,7 +565,7 @@ static void *p1_run(void *arg)
     const bf_build_plan *p = sh->p;
     int64_t nloc = p->nloc;
     for (;;) {
-        /* a one-pass build takes a slot for the rows first: at most two
+        /* a one-pass build takes a slot for the rows first: at most a few
          * symbols per worker wait to be written in order */
         bf_stream_slot *sl = sh->stream ? bf_stream_slot_get(sh->stream, wk->id) : NULL;
         if (sh->stream && !sl)
@@ -584,9 +584,9 @@ static void *p1_run(void *arg)
             break;
         }
         int provider = -1;
-    bf_status rs = bf_ds_read_symbol(sh->o, p->syms[bf_plan_sym(p, i)], sh->o->start, sh->o->end,
-                                         &wk->bars, &provider, wk->mtext, sizeof wk->mtext,
-                                         wk->stage);
+        bf_status rs = bf_ds_read_symbol(sh->o, p->syms[bf_plan_sym(p, i)], sh->o->start,
+                                         sh->o->end, &wk->bars, &provider, wk->mtext,
+                                         sizeof wk->mtext, wk->stage);
         pthread_mutex_unlock(&sh->h5mu);
         pump_main(wk);
         bf_status st = p1_symbol(wk, i, rs, provider, sl);
@@ -651,7 +651,7 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
         bf_bars_init(&wk[k].bars, "", o->spec.interval_s[0]);
     }
     /* one pass when one rank builds with per-symbol scalers into direct
-     * files, or several ranks pipeline it (symbols dealt out in turn) */
+     * files, or several ranks pipeline it (symbols claimed as they go) */
     bf_status ost = BF_OK;
     if ((bf_mpi_size() == 1 || p->pipelined) && m->spec_median && o->compress == 0 &&
         bf_splitfile_direct_ok() && !o->no_stream)
@@ -726,10 +726,10 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
 }
 /* ---- boundaries and counts -------------------------------------------------- */
 
-/* Sorts n times made of nr sorted runs (run r: len[r] of them, in order)
- * by merging runs pairwise, log2(nr) passes; scratch holds n. Returns the
- * sorted array (all or scratch). */
-static int64_t *merge_runs(int64_t *all, int64_t *scratch, int64_t n, int64_t *len, int nr)
+/* Sorts the times in all, nr sorted runs one after another (run r: len[r]
+ * of them), by merging runs pairwise, log2(nr) passes; scratch holds as
+ * many; len is overwritten. Returns the sorted array (all or scratch). */
+static int64_t *merge_runs(int64_t *all, int64_t *scratch, int64_t *len, int nr)
 {
     int64_t *src = all, *dst = scratch;
     while (nr > 1) {
@@ -753,7 +753,6 @@ static int64_t *merge_runs(int64_t *all, int64_t *scratch, int64_t n, int64_t *l
         src = dst;
         dst = t;
     }
-    (void)n;
     return src;
 }
 
@@ -770,7 +769,7 @@ static bf_status boundaries(const bf_build_opts *o, bf_build_plan *p, bf_master_
         st = scratch ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory for %lld row times", (long long)n);
     }
     if (st == BF_OK && bf_mpi_rank() == 0) {
-        int64_t *t = merge_runs(all, scratch, n, len, (int)nr), k = 0;
+        int64_t *t = merge_runs(all, scratch, len, (int)nr), k = 0;
         for (int64_t i = 0; i < n; i++)
             if (k == 0 || t[k - 1] != t[i])
                 t[k++] = t[i];
