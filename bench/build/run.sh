@@ -43,6 +43,10 @@ fi
 mkdir -p "$WORK"
 
 now() { date +%s.%N; }
+# the cached bars in the page cache before every timed run (not timed): the
+# VM's DAMON pageout scheme evicts file pages idle for a few seconds, so a
+# run would otherwise read part of the cache from disk, at random
+warm_cache() { [ -z "${CACHE:-}" ] || find "$CACHE" -name '*.h5' -exec cat {} + > /dev/null; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # time_cmd LABEL CMD...: runs REPEAT times; prints the medians of the wall
 # time, the CPU time (user+sys, the largest rank's under mpirun) and the
@@ -54,6 +58,7 @@ time_cmd() {
     for ((i = 0; i < REPEAT; i++)); do
         rm -rf "$WORK/ds" "$WORK"/cpu.*
         sync
+        warm_cache
         t0=$(now)
         "$@" > "$WORK/last.log" 2>&1 || { cat "$WORK/last.log"; echo "FAILED: $label" >&2; exit 1; }
         t1=$(now)
@@ -91,6 +96,7 @@ if [ "$LARGE" = 1 ]; then
         echo "fetch: $(echo "$(now) - $t0" | bc -l) s, cache $(du -sh "$CACHE" | cut -f1)"
     fi
     rm -rf "$WORK/ds5000"
+    warm_cache
     sync # the disk idle at the start (a build right after another one's
          # gigabytes waits for their writeback: 2-3x slower here)
     t0=$(now)
@@ -132,9 +138,9 @@ grep -h "timings" "$WORK/last.log" | sed "s/^/  $RANKS ranks: /"
 # turn into noise in the ratio; each pair here ran within a second
 pairs=()
 for ((i = 0; i < REPEAT; i++)); do
-    rm -rf "$WORK/ds"; sync
+    rm -rf "$WORK/ds"; sync; warm_cache
     a=$("$BIN" "${BUILD_ARGS[@]}" --num-workers 1 2>&1 | grep -o 'total (wall) [0-9.]*' | awk '{print $3}')
-    rm -rf "$WORK/ds"; sync
+    rm -rf "$WORK/ds"; sync; warm_cache
     b=$(mpirun -n "$RANKS" --oversubscribe "$BIN" "${BUILD_ARGS[@]}" 2>&1 |
         grep -o 'total (wall) [0-9.]*' | awk '{print $3}')
     pairs+=("$(echo "$a / $b" | bc -l)")
