@@ -141,13 +141,15 @@ bf_status bf_build_finish_result(const bf_build_plan *p, bf_master_state *m,
                                  bf_build_result *res, double t0);
 
 /* ---- Streaming (build_stream.c) ----------------------------------------------
- * One rank, per-symbol scaler, direct files: pass 1 writes each symbol's
- * scaled rows into the split files in symbol order as symbols complete,
- * under boundaries guessed from the first symbol recorded; the master build
- * then checks the guess (bf_stream_finish when it held, else
- * bf_stream_discard and the two-pass path). A worker takes a slot before it
- * claims a symbol, fills it (rows scaled, their splits counted) and submits
- * it; whoever completes the next symbol in order writes the ready ones. */
+ * Per-symbol scaler, direct files: pass 1 writes each symbol's scaled rows
+ * into the split files as symbols complete, under boundaries guessed from
+ * the first symbols recorded; the master build then checks the guess
+ * (bf_stream_finish when it held, else bf_stream_discard and the two-pass
+ * path). A worker takes a slot before it claims a symbol, fills it (rows
+ * scaled, their splits counted) and submits it. One rank: whoever completes
+ * the next symbol in order writes the ready ones. Several ranks (pipelined):
+ * the main thread writes this rank's symbols once the counts before them
+ * are known (bf_stream_pump). */
 typedef struct bf_stream bf_stream;
 typedef struct bf_stream_slot {
     int busy, processed;

@@ -64,9 +64,9 @@ typedef struct bf_build_opts {
                                    the ranks. No output bit depends on it */
     int no_speculative_fit;     /* 1: fit every per-symbol scaler in pass 2 (tests compare the
                                    two; no output bit depends on it) */
-    int no_stream;              /* 1: never write rows in pass 1 (one-pass builds: one rank,
-                                   per-symbol scaler, no compression); no output bit
-                                   depends on it */
+    int no_stream;              /* 1: never write rows in pass 1 (one-pass builds:
+                                   per-symbol scaler, no compression, under MPI no
+                                   --mpio collective); no output bit depends on it */
     /* delta only: fetching the new bars (core/data/fetch.h) */
     int no_fetch;               /* 1: use the cache as it is */
     const char *fetch_provider; /* fetch every symbol from this provider; NULL = from the
