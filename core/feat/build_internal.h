@@ -109,6 +109,11 @@ void *bf_kept_alloc(bf_master_state *m, size_t bytes);
 void bf_kept_release(bf_master_state *m);
 
 bf_status bf_build_validate(const bf_build_opts *o, bf_build_plan *p);
+/* *a (sorted, distinct; *na of them, room for *cap) becomes its union with
+ * b (sorted, distinct); *scratch (room for *scap) is swapped in. The caller
+ * frees both arrays. */
+bf_status bf_times_union(int64_t **a, int64_t *na, int64_t *cap, int64_t **scratch,
+                         int64_t *scap, const int64_t *b, int64_t nb);
 void bf_build_plan_free(bf_build_plan *p);
 void bf_master_state_free(bf_master_state *m);
 
@@ -133,6 +138,22 @@ bf_status bf_global_scaler_fit(const bf_build_plan *p, bf_master_state *m);
 int bf_build_threads(const bf_build_opts *o);
 
 bf_status bf_build_pass2(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m);
+/* This rank's share of the fsyncs of the version directory's first nfiles
+ * files (bf_ds_files order; file k by rank k % ranks) on a thread: the
+ * disk writes back while the build goes on (the split files from the end
+ * of a one-pass pass 1; every file at the commit, while the checksums are
+ * computed). start returns 0 when no thread could be started (run then
+ * does it inline); after join, st and msg hold the first failure. */
+typedef struct bf_fsync_job {
+    const bf_master_state *m;
+    int nfiles, threaded;
+    pthread_t th;
+    bf_status st;
+    char msg[1024];
+} bf_fsync_job;
+int bf_build_fsync_start(bf_fsync_job *j, const bf_master_state *m, int nfiles);
+void *bf_build_fsync_run(void *job);
+void bf_build_fsync_join(bf_fsync_job *j);
 bf_status bf_build_write_side_files(const bf_build_opts *o, const bf_build_plan *p,
                                     bf_master_state *m);
 bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,

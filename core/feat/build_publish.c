@@ -349,20 +349,11 @@ static cJSON *build_meta(const bf_build_opts *o, const bf_build_plan *p, const b
     return r;
 }
 
-/* This rank's share of the fsyncs (file k by rank k % size), on a thread
- * while the checksums are computed: the disk writes back while the CPU
- * reads. Nothing is published before both are done. */
-typedef struct fsync_job {
-    const bf_master_state *m;
-    bf_status st;
-    char msg[1024];
-} fsync_job;
-
-static void *fsync_files(void *arg)
+void *bf_build_fsync_run(void *arg)
 {
-    fsync_job *j = arg;
+    bf_fsync_job *j = arg;
     j->st = BF_OK;
-    for (int k = 0; k < BF_DS_NFILES && j->st == BF_OK; k++) {
+    for (int k = 0; k < j->nfiles && j->st == BF_OK; k++) {
         if (k % bf_mpi_size() != bf_mpi_rank())
             continue;
         char path[4400];
@@ -372,6 +363,22 @@ static void *fsync_files(void *arg)
     if (j->st != BF_OK)
         snprintf(j->msg, sizeof j->msg, "%s", bf_last_error());
     return NULL;
+}
+
+int bf_build_fsync_start(bf_fsync_job *j, const bf_master_state *m, int nfiles)
+{
+    memset(j, 0, sizeof *j);
+    j->m = m;
+    j->nfiles = nfiles;
+    j->threaded = pthread_create(&j->th, NULL, bf_build_fsync_run, j) == 0;
+    return j->threaded;
+}
+
+void bf_build_fsync_join(bf_fsync_job *j)
+{
+    if (j->threaded)
+        pthread_join(j->th, NULL);
+    j->threaded = 0;
 }
 
 bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_master_state *m,
@@ -409,11 +416,9 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
     /* checksums: every rank a share of every file; fsync: file k by rank
      * k % size, on a thread meanwhile (inline when none can be started) */
     bf_status st = BF_OK;
-    fsync_job fj = {m, BF_OK, ""};
-    pthread_t th;
-    int threaded = pthread_create(&th, NULL, fsync_files, &fj) == 0;
-    if (!threaded)
-        fsync_files(&fj);
+    bf_fsync_job fj;
+    if (!bf_build_fsync_start(&fj, m, BF_DS_NFILES))
+        bf_build_fsync_run(&fj);
     for (int k = 0; k < BF_DS_NFILES && st == BF_OK; k++) {
         if (m->files_crc_known[k]) /* one rank: computed as the rows were written */
             continue;
@@ -426,8 +431,7 @@ bf_status bf_build_publish(const bf_build_opts *o, const bf_build_plan *p, bf_ma
         bf_ds_hex32(c, m->files_crc[k]);
         m->files_bytes[k] = bytes;
     }
-    if (threaded)
-        pthread_join(th, NULL);
+    bf_build_fsync_join(&fj);
     if (st == BF_OK && fj.st != BF_OK)
         st = BF_FAIL(fj.st, "%s", fj.msg);
     st = bf_ds_agree(st);

@@ -93,7 +93,7 @@ typedef struct pipe_state {
      * the counts, 2 gathering the times, 3 made (or the stream stopped) */
     int gstage;
     MPI_Request greq;
-    int64_t ghdr[2], *gall, *mine, nmine, *gtimes;
+    int64_t ghdr[2], *gall, *mine, nmine, mcap, *mscratch, mscap, *gtimes;
     int *gcnts, *gdsp;
     int owner[3];         /* the rank that owns split file k's HDF5 side */
     int64_t told[3];      /* owner: rows of file k whose chunks every rank knows (-1: not yet) */
@@ -109,8 +109,7 @@ typedef struct pipe_state {
 } pipe_state;
 
 struct bf_stream {
-    const bf_build_plan *p;
-    bf_build_plan *pm;     /* the same plan: pipelined claims extend own/nloc */
+    bf_build_plan *p;      /* pipelined: the claims extend its own/nloc */
     bf_master_state *m;
     pthread_mutex_t *h5mu; /* the build's HDF5 lock */
     pthread_mutex_t mu;    /* everything below */
@@ -163,7 +162,6 @@ bf_status bf_stream_open(const bf_build_opts *o, bf_build_plan *p, bf_master_sta
     bf_stream *s = calloc(1, sizeof *s);
     BF_CHECK_ALLOC(s, sizeof *s);
     s->p = p;
-    s->pm = p;
     s->m = m;
     s->h5mu = h5mu;
     s->nworkers = nworkers;
@@ -542,13 +540,13 @@ static bf_status claim_one(bf_stream *s)
     if (MPI_Fetch_and_op(&one, &g, MPI_INT64_T, 0, 0, MPI_SUM, q->win) != MPI_SUCCESS ||
         MPI_Win_flush(0, q->win) != MPI_SUCCESS)
         return BF_FAIL(BF_EMPI, "MPI_Fetch_and_op on the claim counter failed");
-    if (g < 0 || (s->pm->nloc > 0 && g <= s->pm->own[s->pm->nloc - 1]))
+    if (g < 0 || (s->p->nloc > 0 && g <= s->p->own[s->p->nloc - 1]))
         return BF_FAIL(BF_EMPI, "the claim counter went back (%lld)", (long long)g);
     pthread_mutex_lock(&s->mu);
     if (g >= q->S)
         q->exhausted = 1;
     else
-        s->pm->own[s->pm->nloc++] = g;
+        s->p->own[s->p->nloc++] = g;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     return BF_OK;
@@ -562,7 +560,7 @@ int64_t bf_stream_claim(bf_stream *s, int main)
     for (;;) {
         if (s->failed || !q || q->dead)
             break;
-        if (s->claimed < s->pm->nloc) {
+        if (s->claimed < s->p->nloc) {
             i = s->claimed++;
             break;
         }
@@ -673,23 +671,6 @@ static bf_status pipe_take_chunks(bf_stream *s, int from, const int64_t *b, int6
     return BF_OK;
 }
 
-/* a = the sorted distinct union of a (na) and b (nb), both sorted */
-static bf_status merge_times(int64_t **a, int64_t *na, const int64_t *b, int64_t nb)
-{
-    int64_t *o = malloc((size_t)(*na + nb + 1) * sizeof *o), i = 0, j = 0, k = 0;
-    BF_CHECK_ALLOC(o, (size_t)(*na + nb + 1) * sizeof *o);
-    const int64_t *x = *a;
-    while (i < *na || j < nb) {
-        int64_t v = j >= nb || (i < *na && x[i] <= b[j]) ? x[i++] : b[j++];
-        if (k == 0 || o[k - 1] != v)
-            o[k++] = v;
-    }
-    free(*a);
-    *a = o;
-    *na = k;
-    return BF_OK;
-}
-
 /* take in every message that has arrived */
 static bf_status pipe_receive(bf_stream *s, int *moved)
 {
@@ -767,10 +748,12 @@ static bf_status pipe_guess(bf_stream *s, int *moved)
         pthread_mutex_lock(&s->mu);
         int failed = s->failed;
         int ready = failed || s->finished >= s->fix_after ||
-                    (q->exhausted && s->finished == s->pm->nloc);
+                    (q->exhausted && s->finished == s->p->nloc);
         for (int64_t i = 0; ready && !failed && i < s->finished; i++) { /* rows wait in slots */
             const bf_stream_slot *sl = s->ready[i];
-            if (sl && sl != &g_empty && merge_times(&q->mine, &q->nmine, sl->ts, sl->n) != BF_OK)
+            if (sl && sl != &g_empty &&
+                bf_times_union(&q->mine, &q->nmine, &q->mcap, &q->mscratch, &q->mscap, sl->ts,
+                               sl->n) != BF_OK)
                 failed = 1; /* out of memory: stop alike */
         }
         pthread_mutex_unlock(&s->mu);
@@ -816,10 +799,12 @@ static bf_status pipe_guess(bf_stream *s, int *moved)
     }
     /* every rank's times: the same union and boundaries on every rank */
     q->gstage = 3;
-    int64_t val = 0, test = 0, *uni = NULL, nuni = 0;
+    int64_t val = 0, test = 0, *uni = NULL, nuni = 0, ucap = 0, *scratch = NULL, scap = 0;
     int ok = 1;
     for (int r = 0; ok && r < q->size; r++)
-        ok = merge_times(&uni, &nuni, q->gtimes + q->gdsp[r], q->gcnts[r]) == BF_OK;
+        ok = bf_times_union(&uni, &nuni, &ucap, &scratch, &scap, q->gtimes + q->gdsp[r],
+                            q->gcnts[r]) == BF_OK;
+    free(scratch);
     if (!ok) /* out of memory here only: the others would split under a guess */
         MPI_Abort(MPI_COMM_WORLD, 1);
     ok = nuni > 0 && bf_split_boundaries(&s->split, uni, nuni, &val, &test) == BF_OK;
@@ -844,7 +829,7 @@ static bf_status pipe_counts(bf_stream *s, int *moved)
     int64_t *b = NULL, nb = 0;
     bf_status st = BF_OK;
     pthread_mutex_lock(&s->mu);
-    while (st == BF_OK && !s->failed && s->m->stream_guess && q->sent < s->pm->nloc &&
+    while (st == BF_OK && !s->failed && s->m->stream_guess && q->sent < s->p->nloc &&
            s->ready[q->sent]) {
         bf_stream_slot *sl = s->ready[q->sent];
         pthread_mutex_unlock(&s->mu);
@@ -947,7 +932,7 @@ int bf_stream_pump(bf_stream *s)
     st = pipe_guess(s, &moved);
     /* workers besides this thread find a symbol claimed for them */
     while (st == BF_OK && !s->failed && !q->exhausted && s->nworkers > 1 &&
-           s->pm->nloc - s->claimed < s->nworkers - 1)
+           s->p->nloc - s->claimed < s->nworkers - 1)
         st = claim_one(s);
     if (st == BF_OK && !s->failed)
         st = pipe_counts(s, &moved);
@@ -963,7 +948,7 @@ int bf_stream_pump(bf_stream *s)
      * told), or stopped: tell every rank, once */
     pthread_mutex_lock(&s->mu);
     int failed = s->failed;
-    int done = q->exhausted && s->next == s->pm->nloc && q->prefix == q->S;
+    int done = q->exhausted && s->next == s->p->nloc && q->prefix == q->S;
     pthread_mutex_unlock(&s->mu);
     for (int k = 0; k < 3; k++) /* the others told of every row's chunk */
         if (q->owner[k] == q->rank && (q->told[k] < q->run[k] || q->told[k] < 0))
@@ -997,7 +982,7 @@ void bf_stream_pump_to_end(bf_stream *s)
             pause_briefly(q);
     BF_DEBUG("pipelined pass: %lld symbols claimed here, %lld messages taken in, %.1f ms "
              "waiting on other ranks; the guess %.1f ms after this rank's times were ready",
-             (long long)s->pm->nloc, (long long)q->n_msgs, 1e3 * q->t_wait, 1e3 * q->t_guess);
+             (long long)s->p->nloc, (long long)q->n_msgs, 1e3 * q->t_wait, 1e3 * q->t_guess);
     /* every rank has taken in everything sent to it */
     for (int i = 0; i < q->nps; i++) {
         MPI_Wait(&q->ps[i].req, MPI_STATUS_IGNORE);
@@ -1027,6 +1012,7 @@ static void pipe_free(pipe_state *q)
     free(q->goff);
     free(q->gall);
     free(q->mine);
+    free(q->mscratch);
     free(q->gtimes);
     free(q->gcnts);
     free(q->gdsp);

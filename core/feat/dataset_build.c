@@ -37,7 +37,6 @@
 #include "core/feat/dataset_io.h"
 #include "dist/mpi_env.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,9 +219,8 @@ void bf_kept_release(bf_master_state *m)
     }
 }
 
-/* merge sorted unique b into sorted unique *a */
-static bf_status merge_times(int64_t **a, int64_t *na, int64_t *cap, int64_t **scratch,
-                             int64_t *scap, const int64_t *b, int64_t nb)
+bf_status bf_times_union(int64_t **a, int64_t *na, int64_t *cap, int64_t **scratch,
+                         int64_t *scap, const int64_t *b, int64_t nb)
 {
     if (nb == 0)
         return BF_OK;
@@ -378,7 +376,7 @@ static bf_status record(p1_shared *sh, int64_t i, const bf_sym_rows *w, int *kee
         r->spill_off = sh->spill_rows;
         sh->spill_rows += n;
     }
-    BF_TRY(merge_times(&m->times, &m->ntimes, &sh->tcap, &sh->scratch, &sh->scap, ts, n));
+    BF_TRY(bf_times_union(&m->times, &m->ntimes, &sh->tcap, &sh->scratch, &sh->scap, ts, n));
     if (o->scaler == BF_SCALER_ROBUST_GLOBAL)
         bf_sampler_offer_symbol(&m->smp, (int32_t)s, w->rows.X, w->sel, ts, n);
     *guess = 0;
@@ -726,61 +724,27 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
 }
 /* ---- boundaries and counts -------------------------------------------------- */
 
-/* Sorts the times in all, nr sorted runs one after another (run r: len[r]
- * of them), by merging runs pairwise, log2(nr) passes; scratch holds as
- * many; len is overwritten. Returns the sorted array (all or scratch). */
-static int64_t *merge_runs(int64_t *all, int64_t *scratch, int64_t *len, int nr)
-{
-    int64_t *src = all, *dst = scratch;
-    while (nr > 1) {
-        int64_t at = 0;
-        int out = 0;
-        for (int r = 0; r < nr; r += 2, out++) {
-            int64_t la = len[r], lb = r + 1 < nr ? len[r + 1] : 0;
-            const int64_t *a = src + at, *b = a + la;
-            int64_t i = 0, j = 0, k = at;
-            while (i < la && j < lb)
-                dst[k++] = a[i] <= b[j] ? a[i++] : b[j++];
-            while (i < la)
-                dst[k++] = a[i++];
-            while (j < lb)
-                dst[k++] = b[j++];
-            len[out] = la + lb;
-            at += la + lb;
-        }
-        nr = out;
-        int64_t *t = src;
-        src = dst;
-        dst = t;
-    }
-    return src;
-}
-
 static bf_status boundaries(const bf_build_opts *o, bf_build_plan *p, bf_master_state *m)
 {
     int64_t *all = NULL, n = 0, b[3] = {0, 0, 0}, *len = NULL, nr = 0;
-    /* each rank's distinct times are sorted already: rank 0 merges them */
+    /* each rank's distinct times are sorted already: rank 0 takes their
+     * union rank by rank */
     bf_status st = bf_ds_gather_i64(m->times, m->ntimes, 0, &all, &n);
     if (st == BF_OK)
         st = bf_ds_gather_i64(&m->ntimes, 1, 0, &len, &nr);
-    int64_t *scratch = NULL;
+    int64_t *u = NULL, nu = 0, ucap = 0, *scratch = NULL, scap = 0;
+    for (int64_t r = 0, at = 0; st == BF_OK && r < nr; at += len[r++])
+        st = bf_times_union(&u, &nu, &ucap, &scratch, &scap, all + at, len[r]);
     if (st == BF_OK && bf_mpi_rank() == 0) {
-        scratch = malloc((size_t)(n ? n : 1) * sizeof *scratch);
-        st = scratch ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory for %lld row times", (long long)n);
-    }
-    if (st == BF_OK && bf_mpi_rank() == 0) {
-        int64_t *t = merge_runs(all, scratch, len, (int)nr), k = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (k == 0 || t[k - 1] != t[i])
-                t[k++] = t[i];
         bf_split_spec sp = o->split;
         sp.purge_bars = p->purge;
-        st = bf_split_boundaries(&sp, t, k, &b[0], &b[1]);
-        b[2] = k;
+        st = bf_split_boundaries(&sp, u, nu, &b[0], &b[1]);
+        b[2] = nu;
     }
     free(all);
-    free(scratch);
     free(len);
+    free(u);
+    free(scratch);
     st = bf_ds_agree(st);
     if (st == BF_OK)
         st = bf_ds_bcast_i64(b, 3, 0);
@@ -870,46 +834,6 @@ static bf_status plan_pipelined(bf_build_plan *p)
     return BF_OK;
 }
 
-/* One-pass builds: the split files' rows start going to disk on a thread
- * as soon as pass 1 is over (this rank's share: file k by rank k % ranks),
- * while the build counts, checks and closes them; the fsyncs of the commit
- * (the durability point; unchanged) then find little left to do. */
-typedef struct early_sync {
-    pthread_t th;
-    int started;
-    char path[3][4400];
-} early_sync;
-
-static void *early_sync_run(void *arg)
-{
-    early_sync *e = arg;
-    for (int k = 0; k < 3; k++)
-        if (e->path[k][0]) {
-            int fd = open(e->path[k], O_RDONLY | O_CLOEXEC);
-            if (fd >= 0) {
-                (void)fdatasync(fd); /* a failure shows at the commit's fsync */
-                close(fd);
-            }
-        }
-    return NULL;
-}
-
-static void early_sync_start(early_sync *e, const bf_master_state *m)
-{
-    memset(e, 0, sizeof *e);
-    for (int k = 0; k < 3; k++)
-        if (k % bf_mpi_size() == bf_mpi_rank())
-            snprintf(e->path[k], sizeof e->path[k], "%s/%s", m->tmpdir, bf_ds_files[k]);
-    e->started = pthread_create(&e->th, NULL, early_sync_run, e) == 0;
-}
-
-static void early_sync_join(early_sync *e)
-{
-    if (e->started)
-        pthread_join(e->th, NULL);
-    e->started = 0;
-}
-
 /* One attempt at the build. pipelined: several ranks write in pass 1
  * (symbols dealt out in turn); *redo is then set (on every rank) when that
  * did not go through, and the caller builds again in two passes. */
@@ -944,9 +868,13 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
             *redo = 1;
         st = *redo ? BF_ERR : BF_OK;
     }
-    early_sync es = {.started = 0};
+    /* one pass: the split files' rows go to disk from now on, while the
+     * build counts, checks and closes them; the commit's fsyncs (the
+     * durability point) then find little left to do, and report any
+     * failure (this one's status is not looked at). */
+    bf_fsync_job es = {.st = BF_OK};
     if (st == BF_OK && m.streaming)
-        early_sync_start(&es, &m);
+        bf_build_fsync_start(&es, &m, 3);
     double ts0 = bf_now();
     if (st == BF_OK)
         st = boundaries(o, &p, &m);
@@ -991,7 +919,7 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
     BF_DEBUG("build timeline: split files done at %.1f ms", 1e3 * (bf_now() - t0));
     if (st == BF_OK)
         st = bf_build_write_side_files(o, &p, &m);
-    early_sync_join(&es);
+    bf_build_fsync_join(&es);
     BF_DEBUG("build timeline: side files done at %.1f ms", 1e3 * (bf_now() - t0));
     if (st == BF_OK)
         st = bf_build_publish(o, &p, &m, res);
