@@ -858,8 +858,11 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
     st = bf_ds_agree(st);
     if (st == BF_OK)
         st = pass1(o, &p, &m);
-    BF_DEBUG("build timeline: pass 1 done at %.1f ms (%lld symbols here)", 1e3 * (bf_now() - t0),
-             (long long)p.nloc);
+    BF_DEBUG("build timeline: pass 1 done at %.1f ms (%lld symbols here; thread-ms: read %.1f "
+             "clean %.1f features %.1f scale %.1f write %.1f)",
+             1e3 * (bf_now() - t0), (long long)p.nloc, 1e3 * m.stage[BF_STAGE_READ],
+             1e3 * m.stage[BF_STAGE_CLEAN], 1e3 * m.stage[BF_STAGE_FEATURES],
+             1e3 * m.stage[BF_STAGE_SCALE], 1e3 * m.stage[BF_STAGE_WRITE]);
     if (pipelined) {
         /* anything but a complete stream: built again in two passes, which
          * reports any error the way a two-pass build does */

@@ -727,9 +727,9 @@ bf_status bf_splitfile_grow(bf_split_file *sf, int64_t rows)
     return BF_OK;
 }
 
-/* CRC of bytes [a, b) of fd, continuing crc */
-static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigned char *buf,
-                         size_t cap, uint32_t *crc)
+/* CRC of bytes [a, b) of fd read back, continuing crc */
+static bf_status crc_read(int fd, const char *path, int64_t a, int64_t b, unsigned char *buf,
+                          size_t cap, uint32_t *crc)
 {
     while (a < b) {
         size_t want = (size_t)(b - a) < cap ? (size_t)(b - a) : cap;
@@ -740,6 +740,33 @@ static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigne
             return bf_fail_errno(__FILE__, __LINE__, "pread", "cannot read back '%s'", path);
         *crc = bf_ds_crc32(*crc, buf, (size_t)got);
         a += got;
+    }
+    return BF_OK;
+}
+
+/* CRC of bytes [a, b) of fd, continuing crc. The holes in it (the unwritten
+ * tails of chunks, usually) are zeros by definition and are not read: the
+ * file system says where data lies (SEEK_DATA / SEEK_HOLE; one without
+ * holes reports the whole file as data), and only that is read back. zeros
+ * holds cap zero bytes. */
+static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigned char *buf,
+                         const unsigned char *zeros, size_t cap, uint32_t *crc)
+{
+    while (a < b) {
+        off_t d = lseek(fd, (off_t)a, SEEK_DATA);
+        if (d < 0 && errno != ENXIO) /* no SEEK_DATA here: all of it is read */
+            return crc_read(fd, path, a, b, buf, cap, crc);
+        int64_t z = d < 0 || d > b ? b : (int64_t)d; /* [a, z) is a hole */
+        for (; a < z; a += (int64_t)cap < z - a ? (int64_t)cap : z - a)
+            *crc = bf_ds_crc32(*crc, zeros, (size_t)((int64_t)cap < z - a ? (int64_t)cap : z - a));
+        if (a >= b)
+            break;
+        off_t h = lseek(fd, (off_t)a, SEEK_HOLE);
+        int64_t e = h < 0 || h > b ? b : (int64_t)h; /* [a, e) holds data */
+        if (e <= a)
+            e = b;
+        BF_TRY(crc_read(fd, path, a, e, buf, cap, crc));
+        a = e;
     }
     return BF_OK;
 }
@@ -804,9 +831,11 @@ static bf_status crc_from_extents(bf_split_file *sf)
         return BF_OK;
     const int64_t nr = sf->n_ext;
     bf_crc_extent *rg = sf->ext;
-    unsigned char *buf = malloc((size_t)1 << 20);
+    const size_t cap = (size_t)1 << 20;
+    unsigned char *buf = malloc(cap), *zeros = calloc(1, cap);
     int fd = open(sf->path, O_RDONLY | O_CLOEXEC);
-    bf_status st = buf ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", sf->path);
+    bf_status st = buf && zeros ? BF_OK
+                                : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", sf->path);
     if (st == BF_OK && fd < 0)
         st = bf_fail_errno(__FILE__, __LINE__, "open", "cannot read back '%s'", sf->path);
     struct stat sb;
@@ -822,12 +851,12 @@ static bf_status crc_from_extents(bf_split_file *sf)
                          "the end", sf->path, (long long)rg[i].at);
             break;
         }
-        st = crc_gap(fd, sf->path, pos, rg[i].at, buf, (size_t)1 << 20, &crc);
+        st = crc_gap(fd, sf->path, pos, rg[i].at, buf, zeros, cap, &crc);
         crc = bf_ds_crc32_combine(crc, rg[i].crc, rg[i].len);
         pos = rg[i].at + rg[i].len;
     }
     if (st == BF_OK)
-        st = crc_gap(fd, sf->path, pos, size, buf, (size_t)1 << 20, &crc);
+        st = crc_gap(fd, sf->path, pos, size, buf, zeros, cap, &crc);
     if (st == BF_OK) {
         sf->file_crc = crc;
         sf->file_bytes = size;
@@ -836,6 +865,7 @@ static bf_status crc_from_extents(bf_split_file *sf)
     if (fd >= 0)
         close(fd);
     free(buf);
+    free(zeros);
     return st;
 }
 
