@@ -757,8 +757,11 @@ static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigne
         if (d < 0 && errno != ENXIO) /* no SEEK_DATA here: all of it is read */
             return crc_read(fd, path, a, b, buf, cap, crc);
         int64_t z = d < 0 || d > b ? b : (int64_t)d; /* [a, z) is a hole */
-        for (; a < z; a += (int64_t)cap < z - a ? (int64_t)cap : z - a)
-            *crc = bf_ds_crc32(*crc, zeros, (size_t)((int64_t)cap < z - a ? (int64_t)cap : z - a));
+        while (a < z) {
+            int64_t k = z - a < (int64_t)cap ? z - a : (int64_t)cap;
+            *crc = bf_ds_crc32(*crc, zeros, (size_t)k);
+            a += k;
+        }
         if (a >= b)
             break;
         off_t h = lseek(fd, (off_t)a, SEEK_HOLE);
