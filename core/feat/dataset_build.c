@@ -333,16 +333,17 @@ static void p1_fail(p1_shared *sh, int64_t i, bf_status st, const char *msg)
 /* Record symbol s (under sh->mu): counts, times, the spill, the kept-row
  * memory (allocated here, filled by the caller), the global sample, and the
  * boundary guess for the speculative fit (*guess). The symbol's rows that
- * may be written are w->sel[0..n_sel) of w->rows. */
-static bf_status record(p1_shared *sh, int64_t i, const bf_sym_rows *w, int *keep,
-                        int64_t *gval, int64_t *gtest, int *guess)
+ * may be written are w->sel[0..n_sel) of w->rows, at times ts (w->sel_ts;
+ * one-pass builds: the slot's, which holds the rows themselves). */
+static bf_status record(p1_shared *sh, int64_t i, const bf_sym_rows *w, const int64_t *ts,
+                        int *keep, int64_t *gval, int64_t *gtest, int *guess)
 {
     const bf_build_opts *o = sh->o;
     const bf_build_plan *p = sh->p;
     bf_master_state *m = sh->m;
     const int64_t s = bf_plan_sym(p, i);
     bf_sym_rec *r = &m->rec[i];
-    const int64_t n = w->n_sel, *ts = w->sel_ts;
+    const int64_t n = w->n_sel;
     r->provider = w->provider;
     r->n_rows = n;
     r->spill_off = -1;
@@ -447,36 +448,33 @@ static void pump_main(p1_worker *wk)
         bf_stream_pump(wk->sh->stream);
 }
 
-/* One-pass build: symbol i's rows that may be written into slot sl, for the
+/* One-pass build: symbol i's rows, computed into slot sl, handed to the
  * stream to split, fit, scale and write in order (none: the slot goes back). */
 static bf_status stream_symbol(p1_worker *wk, int64_t i, bf_stream_slot *sl)
 {
     p1_shared *sh = wk->sh;
-    const bf_build_plan *p = sh->p;
-    const bf_sym_rows *w = &wk->w;
-    const int64_t n = w->n_sel;
+    const int64_t n = wk->w.n_sel;
     if (n == 0) {
         bf_stream_release(sh->stream, sl);
         return bf_stream_submit(sh->stream, i, NULL);
     }
-    const int F = p->F, H = p->H;
-    bf_status st = bf_stream_slot_reserve(sl, n, F, H);
-    if (st != BF_OK) {
-        bf_stream_release(sh->stream, sl);
-        return st;
-    }
-    for (int64_t j = 0; j < n;) { /* runs of consecutive rows, one copy each */
-        const int64_t src = w->sel[j];
-        int64_t k = j + 1;
-        while (k < n && w->sel[k] == src + (k - j))
-            k++;
-        memcpy(sl->X + j * F, w->rows.X + src * F, (size_t)(k - j) * F * sizeof(float));
-        memcpy(sl->y + j * H, w->rows.y + src * H, (size_t)(k - j) * H * sizeof(float));
-        j = k;
-    }
-    memcpy(sl->ts, w->sel_ts, (size_t)n * sizeof(int64_t));
     sl->n = n;
     return bf_stream_submit(sh->stream, i, sl);
+}
+
+/* symbol i's features and labels: into slot sl (one pass; sized for every
+ * bar first), or into the worker's rows */
+static bf_status compute_symbol(p1_worker *wk, bf_status rs, int provider, bf_stream_slot *sl)
+{
+    const bf_build_opts *o = wk->sh->o;
+    const bf_build_plan *p = wk->sh->p;
+    if (rs != BF_OK)
+        return rs;
+    if (!sl)
+        return bf_ds_compute_symbol_sel(o, &wk->bars, provider, &wk->w, wk->stage);
+    BF_TRY(bf_stream_slot_reserve(sl, wk->bars.n, p->F, p->H));
+    return bf_ds_compute_symbol_into(o, &wk->bars, provider, &wk->w, sl->X, sl->y, sl->ts,
+                                     wk->stage);
 }
 
 /* Symbol i: compute, record, fit speculatively, then keep its rows (scaled
@@ -503,15 +501,13 @@ static bf_status p1_symbol(p1_worker *wk, int64_t i, bf_status rs, int provider,
         return BF_OK;
     }
     bf_sym_rows *w = &wk->w;
-    bf_status st = rs == BF_OK ? bf_ds_compute_symbol_sel(sh->o, &wk->bars, provider, w,
-                                                          wk->stage)
-                               : rs;
+    bf_status st = compute_symbol(wk, rs, provider, sl);
     pump_main(wk);
     int keep = 0, guess = 0;
     int64_t gval = 0, gtest = 0;
     if (st == BF_OK) {
         pthread_mutex_lock(&sh->mu);
-        st = record(sh, i, w, &keep, &gval, &gtest, &guess);
+        st = record(sh, i, w, sl ? sl->ts : w->sel_ts, &keep, &gval, &gtest, &guess);
         pthread_mutex_unlock(&sh->mu);
     }
     if (st != BF_OK) {

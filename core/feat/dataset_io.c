@@ -21,9 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,31 +177,6 @@ static int uncovered(const int64_t *rg, int nr, int64_t a, int64_t b, char *out,
     return ng;
 }
 
-/* whether x[0..n) are all finite: a value's magnitude bits plus the lowest
- * exponent bit carry into the sign bit exactly for Inf and NaN, so one OR
- * over the row tells (integer operations: no dependency chain of float
- * adds, four values at a time, no branch per value) */
-static int row_finite(const float *x, int n)
-{
-    uint32_t acc = 0;
-    int j = 0;
-#ifdef __SSE2__
-    const __m128i mag = _mm_set1_epi32(0x7fffffff), one_exp = _mm_set1_epi32(0x00800000);
-    __m128i v = _mm_setzero_si128();
-    for (; j + 4 <= n; j += 4) {
-        __m128i u = _mm_loadu_si128((const __m128i *)(x + j));
-        v = _mm_or_si128(v, _mm_add_epi32(_mm_and_si128(u, mag), one_exp));
-    }
-    acc = (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(v)) ? 0x80000000u : 0;
-#endif
-    for (; j < n; j++) {
-        uint32_t u;
-        memcpy(&u, &x[j], sizeof u);
-        acc |= (u & 0x7fffffffu) + 0x00800000u;
-    }
-    return !(acc & 0x80000000u);
-}
-
 /* Lists in w->sel (and their times in w->sel_ts) the rows that may be
  * written: valid, and every value finite (features.c guarantees that for
  * valid rows; checked, not assumed). Counts the others: warm-up before the
@@ -236,7 +208,7 @@ static bf_status select_rows(bf_sym_rows *w)
             continue;
         }
         seen = 1;
-        if (!row_finite(r->X + i * F, F) || !row_finite(r->y + i * H, H)) {
+        if (!bf_row_finite(r->X + i * F, F) || !bf_row_finite(r->y + i * H, H)) {
             w->nonfinite++;
             continue;
         }
@@ -387,6 +359,40 @@ bf_status bf_ds_compute_symbol_sel(const bf_build_opts *o, bf_bars *b, int provi
                                    bf_sym_rows *w, double *stage_s)
 {
     return compute(o, b, provider, w, stage_s, 1);
+}
+
+bf_status bf_ds_compute_symbol_into(const bf_build_opts *o, bf_bars *b, int provider,
+                                    bf_sym_rows *w, float *X, float *y, int64_t *ts,
+                                    double *stage_s)
+{
+    reset_keep_buffers(w);
+    w->provider = provider;
+    w->rows.n = 0;
+    w->rows.n_nonfinite = 0;
+    w->n_sel = 0;
+    double t1 = bf_now();
+    bf_status st = bf_bars_clean(b, &w->clean);
+    double t2 = bf_now();
+    bf_feat_sel r = {0};
+    if (st == BF_OK) {
+        w->n_bars = b->n;
+        w->first_bar_ts = b->n ? b->ts[0] : 0;
+        w->last_bar_ts = b->n ? b->ts[b->n - 1] : 0;
+        st = bf_feat_build_symbol_sel(&o->spec, b, X, y, ts, &r);
+    }
+    double t3 = bf_now();
+    if (stage_s) {
+        stage_s[BF_STAGE_CLEAN] += t2 - t1;
+        stage_s[BF_STAGE_FEATURES] += t3 - t2;
+    }
+    if (st != BF_OK)
+        return bf_fail_context(st, "symbol %s", b->symbol);
+    w->n_sel = r.n;
+    w->warmup = r.warmup;
+    w->no_label = r.no_label;
+    w->nonfinite = r.nonfinite;
+    w->rows.n_nonfinite = r.n_overflow;
+    return BF_OK;
 }
 
 bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,

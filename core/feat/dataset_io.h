@@ -74,6 +74,13 @@ void bf_sym_rows_free(bf_sym_rows *w);
  * elsewhere anyway does not move them twice. */
 bf_status bf_ds_compute_symbol_sel(const bf_build_opts *o, bf_bars *b, int provider,
                                    bf_sym_rows *w, double *stage_s);
+/* bf_ds_compute_symbol_sel's rows written straight into X (n x F), y and ts,
+ * which hold at least b->n rows (before cleaning): w->n_sel of them, with
+ * w's counts; w->rows and w->sel are not filled. For a caller that would
+ * copy the rows there anyway (the one-pass build's slots). */
+bf_status bf_ds_compute_symbol_into(const bf_build_opts *o, bf_bars *b, int provider,
+                                    bf_sym_rows *w, float *X, float *y, int64_t *ts,
+                                    double *stage_s);
 /* add one symbol's cleaning and row drops to d */
 void bf_build_count_drops(bf_build_drops *d, const bf_sym_rows *w);
 

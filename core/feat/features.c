@@ -125,12 +125,25 @@ static bf_status rows_reserve(bf_feat_rows *r, int64_t n, int F, int H)
     return BF_OK;
 }
 
-bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out)
+static bf_status check_input(const bf_feat_spec *s, const bf_bars *base)
 {
     BF_TRY(bf_feat_spec_validate(s));
     if (base->interval_s != 0 && base->interval_s != s->interval_s[0])
         return BF_FAIL(BF_EINVAL, "%s: bars are %d s but the base interval is %d s",
                        base->symbol, base->interval_s, s->interval_s[0]);
+    return BF_OK;
+}
+
+/* label h of the row whose log close is lci, from the log close lc h bars
+ * later: NaN when that bar is in a later session, unless allowed */
+static inline float label(int cross, int32_t sess_i, int32_t sess_j, double lci, double lc)
+{
+    return (cross || sess_j == sess_i) ? (float)(lc - lci) : NAN;
+}
+
+bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out)
+{
+    BF_TRY(check_input(s, base));
     const int F = bf_feat_count(s), H = s->n_horizons;
     const int64_t n = base->n;
     BF_TRY(rows_reserve(out, n, F, H));
@@ -169,9 +182,8 @@ bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_fe
             int64_t i = j - s->horizons[k];
             if (i < 0)
                 break;
-            out->y[i * H + k] = (cross || out->session[j] == out->session[i])
-                                    ? (float)(lc - ring[i & (R - 1)])
-                                    : NAN;
+            out->y[i * H + k] = label(cross, out->session[i], out->session[j],
+                                      ring[i & (R - 1)], lc);
         }
     }
     free(ring);
@@ -185,5 +197,103 @@ bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_fe
             ok &= !isnan(out->y[i * H + k]);
         out->valid[i] = (uint8_t)ok;
     }
+    return BF_OK;
+}
+
+/* Row i (its features in px, its labels in py, all known now) kept into the
+ * output or counted as dropped. */
+typedef struct sel_ctx {
+    bf_feat_sel *out;
+    float *X, *y;
+    int64_t *ts_end;
+    int F, H, seen;
+} sel_ctx;
+
+static void sel_row(sel_ctx *c, const float *px, const float *py, int feat_ok, int64_t ts_end)
+{
+    const int F = c->F, H = c->H;
+    int ok = feat_ok;
+    for (int k = 0; k < H; k++)
+        ok &= !isnan(py[k]);
+    bf_feat_sel *o = c->out;
+    if (!ok) {
+        if (c->seen)
+            o->no_label++;
+        else
+            o->warmup++;
+        return;
+    }
+    c->seen = 1;
+    if (!bf_row_finite(px, F) || !bf_row_finite(py, H)) {
+        o->nonfinite++;
+        return;
+    }
+    memcpy(c->X + o->n * F, px, (size_t)F * sizeof *px);
+    memcpy(c->y + o->n * H, py, (size_t)H * sizeof *py);
+    c->ts_end[o->n] = ts_end;
+    o->n++;
+}
+
+bf_status bf_feat_build_symbol_sel(const bf_feat_spec *s, const bf_bars *base, float *X, float *y,
+                                   int64_t *ts_end, bf_feat_sel *out)
+{
+    memset(out, 0, sizeof *out);
+    BF_TRY(check_input(s, base));
+    const int F = bf_feat_count(s), H = s->n_horizons, I = s->interval_s[0];
+    const int64_t n = base->n;
+    bf_feat_stream st;
+    BF_TRY(bf_feat_stream_init(&st, s));
+    /* the rows whose labels are not all known yet: the last hmax + 1 bars'
+     * features, labels, sessions, feature flags and log closes, in rings of
+     * R >= hmax + 1 entries (labels as in bf_feat_build_symbol) */
+    const int hmax = s->horizons[H - 1];
+    int64_t R = 1;
+    while (R < hmax + 1)
+        R *= 2;
+    const int64_t M = R - 1;
+    size_t bytes = (size_t)R * (sizeof(double) + (size_t)(F + H) * sizeof(float) +
+                                sizeof(int32_t) + 1);
+    char *mem = malloc(bytes);
+    if (!mem)
+        return BF_FAIL(BF_ENOMEM, "out of memory for %lld pending feature rows", (long long)R);
+    double *lcr = (double *)mem;
+    float *px = (float *)(lcr + R), *py = px + R * F;
+    int32_t *sess = (int32_t *)(py + R * H);
+    uint8_t *fok = (uint8_t *)(sess + R);
+    const int cross = s->labels_cross_overnight;
+    sel_ctx c = {out, X, y, ts_end, F, H, 0};
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t r = j & M;
+        int ok;
+        bf_status rc = bf_feat_stream_push(&st, base->ts[j], base->open[j], base->high[j],
+                                           base->low[j], base->close[j], base->volume[j],
+                                           px + r * F, &sess[r], &ok);
+        if (rc != BF_OK) {
+            free(mem);
+            return bf_fail_context(rc, "%s, bar %lld", base->symbol, (long long)j);
+        }
+        fok[r] = (uint8_t)ok;
+        if (!ok && bf_feat_stream_warm(&st))
+            out->n_overflow++; /* warm, yet a value overflowed float */
+        const double lc = log(base->close[j]);
+        lcr[r] = lc;
+        for (int k = 0; k < H; k++) {
+            int64_t i = j - s->horizons[k];
+            if (i < 0)
+                break;
+            py[(i & M) * H + k] = label(cross, sess[i & M], sess[r], lcr[i & M], lc);
+        }
+        const int64_t i = j - hmax; /* every label of row i is known now */
+        if (i >= 0)
+            sel_row(&c, px + (i & M) * F, py + (i & M) * H, fok[i & M], base->ts[i] + I);
+    }
+    /* the last hmax rows lack the longest horizon's future: never kept */
+    for (int64_t i = n - hmax > 0 ? n - hmax : 0; i < n; i++) {
+        if (c.seen)
+            out->no_label++;
+        else
+            out->warmup++;
+    }
+    free(mem);
     return BF_OK;
 }

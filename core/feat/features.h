@@ -76,4 +76,34 @@ bf_status bf_bars_clean(bf_bars *b, bf_clean_report *rep);
  * bf_feat_rows_free). One row per base bar, in bar order. */
 bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out);
 
+/* The rows of one symbol that a dataset keeps, in bar order: valid (above)
+ * and finite in X and y (checked, not assumed), written straight into the
+ * caller's X (n x F), y (n x H) and ts_end, which hold at least base->n rows.
+ * One pass over the bars with no per-bar row buffer: a row is kept or
+ * dropped once its longest-horizon label is known, max(horizons) bars later.
+ * The same values as bf_feat_build_symbol's kept rows, bit for bit. */
+typedef struct bf_feat_sel {
+    int64_t n;          /* rows written */
+    int64_t warmup;     /* dropped: not valid, before the first valid row */
+    int64_t no_label;   /* dropped: not valid, after the first valid row */
+    int64_t nonfinite;  /* dropped: valid but a value not finite */
+    int64_t n_overflow; /* as bf_feat_rows.n_nonfinite */
+} bf_feat_sel;
+bf_status bf_feat_build_symbol_sel(const bf_feat_spec *s, const bf_bars *base, float *X, float *y,
+                                   int64_t *ts_end, bf_feat_sel *out);
+
+/* whether x[0..n) are all finite: a value's magnitude bits plus the lowest
+ * exponent bit carry into the sign bit exactly for Inf and NaN, so one OR
+ * over the row tells (integer operations, no branch per value) */
+static inline int bf_row_finite(const float *x, int n)
+{
+    uint32_t acc = 0;
+    for (int j = 0; j < n; j++) {
+        uint32_t u;
+        __builtin_memcpy(&u, &x[j], sizeof u);
+        acc |= (u & 0x7fffffffu) + 0x00800000u;
+    }
+    return !(acc & 0x80000000u);
+}
+
 #endif

@@ -201,6 +201,13 @@ static void check_variants(const char *tag, int nsym, int nlate, int want_one_pa
     else
         T_EQ_I(res[2].refits, 0);
     static const char *splits[] = {"train", "val", "test"};
+    for (int v = 1; v < NV; v++) /* the summary's dropped rows and bars too */
+        T_CHECK(memcmp(&res[0].drops, &res[v].drops, sizeof res[0].drops) == 0,
+                "%s: dropped rows differ between variants 0 and %d (warm-up %lld/%lld, no "
+                "label %lld/%lld, purged %lld/%lld)", tag, v, (long long)res[0].drops.rows_warmup,
+                (long long)res[v].drops.rows_warmup, (long long)res[0].drops.rows_no_label,
+                (long long)res[v].drops.rows_no_label, (long long)res[0].drops.rows_purged,
+                (long long)res[v].drops.rows_purged);
     for (int v = 1; v < NV; v++)
         for (int k = 0; k < 3; k++) {
             T_EQ_I(res[0].rows[k], res[v].rows[k]);
