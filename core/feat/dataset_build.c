@@ -371,7 +371,9 @@ static bf_status record(p1_shared *sh, int64_t i, const bf_sym_rows *w, const in
             r->ts = NULL;
         }
     }
-    if (!*keep && n) { /* the row times, for the counts after the split */
+    /* the row times, for the counts after the split (pipelined builds need
+     * none: they are built again in two passes unless the guess held) */
+    if (!*keep && n && sh->spill) {
         if (fwrite(ts, sizeof(int64_t), (size_t)n, sh->spill) != (size_t)n)
             return BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
         r->spill_off = sh->spill_rows;
@@ -618,11 +620,12 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
     nw = nw > nloc ? (int)(nloc > 0 ? nloc : 1) : nw;
     p1_worker *wk = calloc((size_t)nw, sizeof *wk);
     sh->miss = calloc(n1, sizeof *sh->miss);
-    sh->spill = fopen(m->spill_path, "w+b");
-    if (!wk || !sh->miss || !sh->spill) {
-        bf_status e = sh->spill ? BF_FAIL(BF_ENOMEM, "out of memory for pass 1")
-                                : bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot create '%s'",
-                                                m->spill_path);
+    sh->spill = p->pipelined ? NULL : fopen(m->spill_path, "w+b");
+    if (!wk || !sh->miss || (!sh->spill && !p->pipelined)) {
+        bf_status e = sh->spill || p->pipelined
+                          ? BF_FAIL(BF_ENOMEM, "out of memory for pass 1")
+                          : bf_fail_errno(__FILE__, __LINE__, "fopen", "cannot create '%s'",
+                                          m->spill_path);
         if (sh->spill)
             fclose(sh->spill);
         free(sh->miss);
@@ -684,7 +687,7 @@ static bf_status pass1(const bf_build_opts *o, bf_build_plan *p, bf_master_state
     }
     free(wk);
     free(sh->scratch);
-    if (fflush(sh->spill) != 0 && st == BF_OK)
+    if (sh->spill && fflush(sh->spill) != 0 && st == BF_OK)
         st = BF_FAIL(BF_EIO, "cannot write '%s' (disk full?)", m->spill_path);
     m->spill = sh->spill; /* read back by count_rows, then closed */
     pthread_mutex_destroy(&sh->h5mu);
@@ -877,6 +880,15 @@ static bf_status build_once(const bf_build_opts *o, int pipelined, bf_build_resu
     double ts0 = bf_now();
     if (st == BF_OK)
         st = boundaries(o, &p, &m);
+    if (st == BF_OK && pipelined &&
+        !(m.stream_guess && m.val_start == m.stream_val && m.test_start == m.stream_test)) {
+        /* the same on every rank (the boundaries are broadcast): rows went
+         * out under other boundaries, and no row times were spilled */
+        BF_INFO("split boundaries differ from the first symbols': building again in two passes");
+        bf_stream_discard(&m);
+        *redo = 1;
+        st = BF_ERR;
+    }
     if (st == BF_OK)
         st = bf_ds_agree(count_rows(o, &p, &m));
     m.stage[BF_STAGE_SPLIT] += bf_now() - ts0;
