@@ -913,6 +913,8 @@ static bf_status pwrite_all(const bf_split_file *sf, const void *buf, size_t n, 
     return BF_OK;
 }
 
+#define WRITEBACK_EVERY ((int64_t)1 << 20)
+
 /* rows [r, r+n) of dataset d from buf (rows of rb bytes): one pwrite per
  * stretch of chunks that lie back to back in the file */
 static bf_status write_rows(bf_split_file *sf, int d, int64_t r, int64_t n,
@@ -931,11 +933,20 @@ static bf_status write_rows(bf_split_file *sf, int d, int64_t r, int64_t n,
         int64_t at = sf->addr[d][c0] + (r - c0 * cr) * rb;
         BF_TRY(pwrite_all(sf, p, (size_t)(k * rb), at));
         log_extent(sf, d, at, p, k * rb);
+        sf->unflushed += k * rb;
 #ifdef SYNC_FILE_RANGE_WRITE
-        /* start writing these bytes back now: the device works while the
-         * build computes, and the fsync at the commit (the durability
-         * point; unchanged) finds less left to do */
-        sync_file_range(sf->fd, (off_t)at, (off_t)(k * rb), SYNC_FILE_RANGE_WRITE);
+        /* start writing the file's dirty pages back every WRITEBACK_EVERY
+         * bytes: the device works while the build computes, and the fsync
+         * at the commit (the durability point; unchanged) finds less left
+         * to do. The whole file's, in few large requests: starting each
+         * write's own range (several small ones per symbol, their edge
+         * pages shared with the next symbol's rows) had two ranks wait on
+         * the block layer's writeback throttling and on each other's page
+         * and inode locks, 5-15 ms of a 90 ms build (docs/perf.md). */
+        if (sf->unflushed >= WRITEBACK_EVERY) {
+            sync_file_range(sf->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+            sf->unflushed = 0;
+        }
 #endif
         p += k * rb;
         r += k;

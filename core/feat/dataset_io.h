@@ -104,6 +104,7 @@ typedef struct bf_split_file {
      * at creation: dataset d (X, y, sym_id, ts) has chunks of chunk_rows[d]
      * rows, chunk c at byte addr[d][c] */
     int direct, fd;
+    int64_t unflushed; /* bytes written since the file's last writeback start */
     int64_t chunk_rows[4], nchunks[4];
     int64_t *addr[4];
     char path[4400];
