@@ -5,10 +5,10 @@
  * file is the sum of the rows of the symbols before it, and its rows, split
  * and scaler follow from the split boundaries. The boundaries need every
  * symbol's row times; the stream guesses them from the times of the first
- * symbols recorded (as many as the slots hold; symbols share a calendar, and
+ * symbols recorded (two per worker; symbols share a calendar, and
  * a few of them cover the bars any one misses) and writes every symbol under
  * that guess, in symbol order, as symbols complete: each worker hands over
- * its finished symbol in one of its two slots, and whoever completes the
+ * its finished symbol in one of its slots, and whoever completes the
  * next symbol in order processes and writes it and every ready one after
  * it. The split files are created by the first write (so that their
  * creation overlaps the first symbols' computation) and grow as rows arrive
@@ -63,9 +63,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* slots per worker: two with one rank; more when pipelined, so that a rank
- * runs ahead of the others' counts for a few symbols instead of waiting */
-#define SLOTS_PER_WORKER 2
+/* slots per worker: three, so that a worker runs ahead of the symbols
+ * written in order for a few symbols instead of waiting (with one rank and
+ * two workers: while one thread scales and writes the first symbols once
+ * the guess is fixed; with two slots the other waited ~5 ms there); when
+ * pipelined, ahead of the other ranks' counts */
+#define SLOTS_PER_WORKER 3
 #define SLOTS_PIPELINED 3
 
 enum { TAG_COUNTS = 1, TAG_CHUNKS = 2, TAG_DONE = 3 };
