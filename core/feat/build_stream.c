@@ -389,11 +389,20 @@ static bf_status write_slot(bf_stream *s, const bf_stream_slot *sl)
         if (sl->cnt[k] == 0)
             continue;
         bf_split_file *sf = &m->stream_sf[k];
-        pthread_mutex_lock(s->h5mu);
-        bf_status st = m->stream_open < 3 ? create_files(s) : BF_OK;
-        if (st == BF_OK)
-            st = bf_splitfile_grow(sf, s->rows[k] + sl->cnt[k]);
-        pthread_mutex_unlock(s->h5mu);
+        const int64_t need = s->rows[k] + sl->cnt[k];
+        /* the HDF5 lock (the other workers' reads hold it) only to create
+         * the files or allocate chunks: rows that fit the chunks allocated
+         * need no HDF5 call (only the writing thread touches the files) */
+        bf_status st;
+        if (m->stream_open == 3 && need <= bf_splitfile_capacity(sf)) {
+            st = bf_splitfile_grow(sf, need);
+        } else {
+            pthread_mutex_lock(s->h5mu);
+            st = m->stream_open < 3 ? create_files(s) : BF_OK;
+            if (st == BF_OK)
+                st = bf_splitfile_grow(sf, need);
+            pthread_mutex_unlock(s->h5mu);
+        }
         BF_TRY(st);
         const int64_t a = sl->at[k];
         BF_TRY(bf_splitfile_pwrite(sf, s->rows[k], sl->cnt[k], sl->X + a * p->F,

@@ -163,7 +163,8 @@ bf_status bf_splitfile_close_direct(bf_split_file *sf);
  * created with 0 rows (chunks of ~1 MiB, or of rows_hint rows when fewer)
  * and kept open; bf_splitfile_grow extends every dataset to at least `rows`
  * (HDF5 allocates the chunks at once, their addresses go to addr; HDF5
- * calls: the caller serializes them with its other HDF5 calls);
+ * calls: the caller serializes them with its other HDF5 calls; none when
+ * rows <= bf_splitfile_capacity, which then only raises sf->total);
  * bf_splitfile_pwrite writes rows below that; bf_splitfile_finish sets the
  * exact row count (and the "rows" attribute), closes the HDF5 side and,
  * when the extent log is complete, sets file_crc from the extents' CRCs and
