@@ -139,6 +139,7 @@ grep -h "timings" "$WORK/last.log" | sed "s/^/  $RANKS ranks: /"
 # minutes, which the blocks above (each configuration's runs back to back)
 # turn into noise in the ratio; each pair here ran within a second
 pairs=()
+pair_times=()
 for ((i = 0; i < REPEAT; i++)); do
     rm -rf "$WORK/ds"; sync; warm_cache
     a=$("$BIN" "${BUILD_ARGS[@]}" --num-workers 1 2>&1 | grep -o 'total (wall) [0-9.]*' | awk '{print $3}')
@@ -146,9 +147,11 @@ for ((i = 0; i < REPEAT; i++)); do
     b=$(mpirun -n "$RANKS" --oversubscribe "$BIN" "${BUILD_ARGS[@]}" 2>&1 |
         grep -o 'total (wall) [0-9.]*' | awk '{print $3}')
     pairs+=("$(echo "$a / $b" | bc -l)")
+    pair_times+=("$a/$b")
 done
 pr_med=$(printf '%s\n' "${pairs[@]}" | median)
 pr_all=$(printf '%s\n' "${pairs[@]}" | sort -g | xargs printf '%.2f ')
+echo "alternated pairs, build timers (1 thread / $RANKS ranks, s, in run order): ${pair_times[*]}"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 r() { echo "$1 / $2" | bc -l; }
 echo

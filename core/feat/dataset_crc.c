@@ -269,17 +269,32 @@ static void x2k_init(void)
     }
 }
 
+/* x^(8 len) mod P: one factor x^(2^k) per set bit of 8 len */
+static uint32_t xpow8(int64_t len)
+{
+    pthread_once(&g_x2k_once, x2k_init);
+    uint32_t z = 1u << 31;
+    uint64_t n = (uint64_t)len;
+    for (int k = 3; n; n >>= 1, k++)
+        if (n & 1)
+            z = gf2_mulmod(g_x2k[k], z);
+    return z;
+}
+
 uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b)
 {
     if (len_b <= 0)
         return a;
-    pthread_once(&g_x2k_once, x2k_init);
-    uint32_t z = 1u << 31; /* x^(8 len_b) mod P: one factor x^(2^k) per set bit of 8 len_b */
-    uint64_t n = (uint64_t)len_b;
-    for (int k = 3; n; n >>= 1, k++)
-        if (n & 1)
-            z = gf2_mulmod(g_x2k[k], z);
-    return gf2_mulmod(z, a) ^ b;
+    return gf2_mulmod(xpow8(len_b), a) ^ b;
+}
+
+/* A zero byte moves the (inverted) CRC register r to r * x^8 mod P, so n of
+ * them to r * x^(8n) mod P. */
+uint32_t bf_ds_crc32_zeros(uint32_t crc, int64_t n)
+{
+    if (n <= 0)
+        return crc;
+    return ~gf2_mulmod(xpow8(n), ~crc);
 }
 
 /* A file this build just wrote is in the page cache: mapping it checksums

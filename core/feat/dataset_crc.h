@@ -25,6 +25,8 @@ uint32_t bf_ds_crc32(uint32_t crc, const void *data, size_t n);
 int bf_ds_crc32_impl(int impl);
 /* CRC-32 of A followed by B from crc(A), crc(B) and len(B). */
 uint32_t bf_ds_crc32_combine(uint32_t a, uint32_t b, int64_t len_b);
+/* bf_ds_crc32(crc, n zero bytes) without the bytes: O(log n) */
+uint32_t bf_ds_crc32_zeros(uint32_t crc, int64_t n);
 /* Collective: every rank checksums a contiguous share of the file's bytes,
  * split over up to nthreads threads; the shares are combined in order, so
  * the value equals bf_ds_file_crc32. Every rank gets the CRC and the size. */

@@ -753,21 +753,18 @@ static bf_status crc_read(int fd, const char *path, int64_t a, int64_t b, unsign
 /* CRC of bytes [a, b) of fd, continuing crc. The holes in it (the unwritten
  * tails of chunks, usually) are zeros by definition and are not read: the
  * file system says where data lies (SEEK_DATA / SEEK_HOLE; one without
- * holes reports the whole file as data), and only that is read back. zeros
- * holds cap zero bytes. */
+ * holes reports the whole file as data), and only that is read back (the
+ * holes' CRC is a shift of the register, bf_ds_crc32_zeros). */
 static bf_status crc_gap(int fd, const char *path, int64_t a, int64_t b, unsigned char *buf,
-                         const unsigned char *zeros, size_t cap, uint32_t *crc)
+                         size_t cap, uint32_t *crc)
 {
     while (a < b) {
         off_t d = lseek(fd, (off_t)a, SEEK_DATA);
         if (d < 0 && errno != ENXIO) /* no SEEK_DATA here: all of it is read */
             return crc_read(fd, path, a, b, buf, cap, crc);
         int64_t z = d < 0 || d > b ? b : (int64_t)d; /* [a, z) is a hole */
-        while (a < z) {
-            int64_t k = z - a < (int64_t)cap ? z - a : (int64_t)cap;
-            *crc = bf_ds_crc32(*crc, zeros, (size_t)k);
-            a += k;
-        }
+        *crc = bf_ds_crc32_zeros(*crc, z - a);
+        a = z;
         if (a >= b)
             break;
         off_t h = lseek(fd, (off_t)a, SEEK_HOLE);
@@ -841,10 +838,9 @@ static bf_status crc_from_extents(bf_split_file *sf)
     const int64_t nr = sf->n_ext;
     bf_crc_extent *rg = sf->ext;
     const size_t cap = (size_t)1 << 20;
-    unsigned char *buf = malloc(cap), *zeros = calloc(1, cap);
+    unsigned char *buf = malloc(cap);
     int fd = open(sf->path, O_RDONLY | O_CLOEXEC);
-    bf_status st = buf && zeros ? BF_OK
-                                : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", sf->path);
+    bf_status st = buf ? BF_OK : BF_FAIL(BF_ENOMEM, "out of memory checksumming '%s'", sf->path);
     if (st == BF_OK && fd < 0)
         st = bf_fail_errno(__FILE__, __LINE__, "open", "cannot read back '%s'", sf->path);
     struct stat sb;
@@ -860,12 +856,12 @@ static bf_status crc_from_extents(bf_split_file *sf)
                          "the end", sf->path, (long long)rg[i].at);
             break;
         }
-        st = crc_gap(fd, sf->path, pos, rg[i].at, buf, zeros, cap, &crc);
+        st = crc_gap(fd, sf->path, pos, rg[i].at, buf, cap, &crc);
         crc = bf_ds_crc32_combine(crc, rg[i].crc, rg[i].len);
         pos = rg[i].at + rg[i].len;
     }
     if (st == BF_OK)
-        st = crc_gap(fd, sf->path, pos, size, buf, zeros, cap, &crc);
+        st = crc_gap(fd, sf->path, pos, size, buf, cap, &crc);
     if (st == BF_OK) {
         sf->file_crc = crc;
         sf->file_bytes = size;
@@ -874,7 +870,6 @@ static bf_status crc_from_extents(bf_split_file *sf)
     if (fd >= 0)
         close(fd);
     free(buf);
-    free(zeros);
     return st;
 }
 

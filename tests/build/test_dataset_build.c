@@ -127,6 +127,20 @@ static void check_crc_combine(void)
                                             (int64_t)b);
         T_CHECK(whole == comb, "combine(%zu, %zu): %08x != %08x", a, b, comb, whole);
     }
+    /* zero runs without the bytes, from several registers, against the
+     * bytes themselves (holes in split files are checksummed so) */
+    {
+        static unsigned char zero[(1 << 20) + 7];
+        const int64_t zl[] = {0, 1, 7, 8, 4096, 65537, (1 << 20) + 7};
+        const uint32_t seeds[] = {0, 0xCBF43926u, 0xFFFFFFFFu, 0x12345678u};
+        for (size_t k = 0; k < sizeof zl / sizeof zl[0]; k++)
+            for (size_t s = 0; s < sizeof seeds / sizeof seeds[0]; s++) {
+                uint32_t want = bf_ds_crc32(seeds[s], zero, (size_t)zl[k]);
+                uint32_t got = bf_ds_crc32_zeros(seeds[s], zl[k]);
+                T_CHECK(want == got, "zeros(%08x, %lld): %08x != %08x", seeds[s],
+                        (long long)zl[k], got, want);
+            }
+    }
     /* lengths of a chunk and beyond (every bit of 8 len up to 2^26) */
     const size_t big = (size_t)5 << 20;
     unsigned char *buf2 = malloc(big);
