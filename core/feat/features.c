@@ -141,6 +141,16 @@ static inline float label(int cross, int32_t sess_i, int32_t sess_j, double lci,
     return (cross || sess_j == sess_i) ? (float)(lc - lci) : NAN;
 }
 
+/* rings indexed by bar & (R - 1): a power of two above the longest horizon,
+ * so that row i's entry is still there when bar i + max(horizons) arrives */
+static int64_t label_ring_len(const bf_feat_spec *s)
+{
+    int64_t R = 1;
+    while (R < s->horizons[s->n_horizons - 1] + 1)
+        R *= 2;
+    return R;
+}
+
 bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_feat_rows *out)
 {
     BF_TRY(check_input(s, base));
@@ -156,9 +166,7 @@ bf_status bf_feat_build_symbol(const bf_feat_spec *s, const bf_bars *base, bf_fe
      * unless allowed. log() of a positive finite double is finite, so labels
      * never overflow. A ring of the last hmax+1 log closes suffices. */
     const int hmax = s->horizons[H - 1];
-    int64_t R = 1;
-    while (R < hmax + 1)
-        R *= 2;
+    const int64_t R = label_ring_len(s);
     double *ring = malloc((size_t)R * sizeof *ring);
     if (!ring)
         return BF_FAIL(BF_ENOMEM, "out of memory for %lld label values", (long long)R);
@@ -247,10 +255,7 @@ bf_status bf_feat_build_symbol_sel(const bf_feat_spec *s, const bf_bars *base, f
      * features, labels, sessions, feature flags and log closes, in rings of
      * R >= hmax + 1 entries (labels as in bf_feat_build_symbol) */
     const int hmax = s->horizons[H - 1];
-    int64_t R = 1;
-    while (R < hmax + 1)
-        R *= 2;
-    const int64_t M = R - 1;
+    const int64_t R = label_ring_len(s), M = R - 1;
     size_t bytes = (size_t)R * (sizeof(double) + (size_t)(F + H) * sizeof(float) +
                                 sizeof(int32_t) + 1);
     char *mem = malloc(bytes);
