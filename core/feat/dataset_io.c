@@ -320,8 +320,30 @@ static void reset_keep_buffers(bf_sym_rows *w)
     w->sel_cap = keep.sel_cap;
 }
 
+/* the selected rows written to the caller's arrays (bf_ds_compute_symbol_into) */
+typedef struct rows_into {
+    float *X, *y;
+    int64_t *ts;
+} rows_into;
+
+static bf_status feat_into(const bf_build_opts *o, const bf_bars *b, bf_sym_rows *w,
+                           const rows_into *into)
+{
+    bf_feat_sel r;
+    BF_TRY(bf_feat_build_symbol_sel(&o->spec, b, into->X, into->y, into->ts, &r));
+    w->rows.n = 0;
+    w->rows.n_nonfinite = r.n_overflow;
+    w->n_sel = r.n;
+    w->warmup = r.warmup;
+    w->no_label = r.no_label;
+    w->nonfinite = r.nonfinite;
+    return BF_OK;
+}
+
+/* clean b, then its rows: into the caller's arrays (into), listed in w->sel
+ * (sel), or compacted in w->rows */
 static bf_status compute(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
-                         double *stage_s, int sel)
+                         double *stage_s, int sel, const rows_into *into)
 {
     reset_keep_buffers(w);
     w->provider = provider;
@@ -332,9 +354,13 @@ static bf_status compute(const bf_build_opts *o, bf_bars *b, int provider, bf_sy
         w->n_bars = b->n;
         w->first_bar_ts = b->n ? b->ts[0] : 0;
         w->last_bar_ts = b->n ? b->ts[b->n - 1] : 0;
-        st = bf_feat_build_symbol(&o->spec, b, &w->rows);
-        if (st == BF_OK)
-            st = sel ? select_rows(w) : compact(w);
+        if (into) {
+            st = feat_into(o, b, w, into);
+        } else {
+            st = bf_feat_build_symbol(&o->spec, b, &w->rows);
+            if (st == BF_OK)
+                st = sel ? select_rows(w) : compact(w);
+        }
     }
     double t3 = bf_now();
     if (stage_s) {
@@ -352,47 +378,21 @@ static bf_status compute(const bf_build_opts *o, bf_bars *b, int provider, bf_sy
 bf_status bf_ds_compute_symbol(const bf_build_opts *o, bf_bars *b, int provider, bf_sym_rows *w,
                                double *stage_s)
 {
-    return compute(o, b, provider, w, stage_s, 0);
+    return compute(o, b, provider, w, stage_s, 0, NULL);
 }
 
 bf_status bf_ds_compute_symbol_sel(const bf_build_opts *o, bf_bars *b, int provider,
                                    bf_sym_rows *w, double *stage_s)
 {
-    return compute(o, b, provider, w, stage_s, 1);
+    return compute(o, b, provider, w, stage_s, 1, NULL);
 }
 
 bf_status bf_ds_compute_symbol_into(const bf_build_opts *o, bf_bars *b, int provider,
                                     bf_sym_rows *w, float *X, float *y, int64_t *ts,
                                     double *stage_s)
 {
-    reset_keep_buffers(w);
-    w->provider = provider;
-    w->rows.n = 0;
-    w->rows.n_nonfinite = 0;
-    w->n_sel = 0;
-    double t1 = bf_now();
-    bf_status st = bf_bars_clean(b, &w->clean);
-    double t2 = bf_now();
-    bf_feat_sel r = {0};
-    if (st == BF_OK) {
-        w->n_bars = b->n;
-        w->first_bar_ts = b->n ? b->ts[0] : 0;
-        w->last_bar_ts = b->n ? b->ts[b->n - 1] : 0;
-        st = bf_feat_build_symbol_sel(&o->spec, b, X, y, ts, &r);
-    }
-    double t3 = bf_now();
-    if (stage_s) {
-        stage_s[BF_STAGE_CLEAN] += t2 - t1;
-        stage_s[BF_STAGE_FEATURES] += t3 - t2;
-    }
-    if (st != BF_OK)
-        return bf_fail_context(st, "symbol %s", b->symbol);
-    w->n_sel = r.n;
-    w->warmup = r.warmup;
-    w->no_label = r.no_label;
-    w->nonfinite = r.nonfinite;
-    w->rows.n_nonfinite = r.n_overflow;
-    return BF_OK;
+    const rows_into into = {X, y, ts};
+    return compute(o, b, provider, w, stage_s, 1, &into);
 }
 
 bf_status bf_ds_load_symbol(const bf_build_opts *o, const char *sym, int64_t start, int64_t end,
